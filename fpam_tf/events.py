@@ -1,0 +1,163 @@
+"""Sessions of events with false-positive flags, and the chronological split (PROTOCOL §1-2).
+
+Every dataset reader turns its raw log into :class:`SessionRecord` objects; :class:`Sessions`
+holds many of them column-wise (NumPy), which is what the vocabulary and window builders use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+
+
+class SessionRecord(NamedTuple):
+    """One session as a reader yields it and a TFDS example stores it.
+
+    Attributes:
+      session_id: unique id of the session within its dataset.
+      user_id: the user's id, ``""`` when the log has no users (Spotify MSSD).
+      start_time: seconds since the Unix epoch of the session's first event (sort key of the split).
+      items: raw item ids in event order.
+      is_fp: one flag per item, ``True`` when the event is a false positive (skip / low rating).
+    """
+
+    session_id: str
+    user_id: str
+    start_time: int
+    items: Sequence[str]
+    is_fp: Sequence[bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sessions:
+    """Sessions stored column-wise: ``n`` sessions with ``e`` events in all.
+
+    Attributes:
+      session_ids: str array ``[n]``.
+      user_ids: str array ``[n]`` (``""`` = no user).
+      start_times: int64 array ``[n]``, seconds since the epoch.
+      row_splits: int64 array ``[n + 1]``; session ``i`` owns events ``row_splits[i]:row_splits[i+1]``.
+      items: str array ``[e]``, raw item ids.
+      is_fp: bool array ``[e]``.
+    """
+
+    session_ids: np.ndarray
+    user_ids: np.ndarray
+    start_times: np.ndarray
+    row_splits: np.ndarray
+    items: np.ndarray
+    is_fp: np.ndarray
+
+    @classmethod
+    def from_records(cls, records: Iterable[SessionRecord]) -> "Sessions":
+        """Builds the columns from records, in the order given. Empty sessions are dropped."""
+        session_ids, user_ids, start_times, lengths = [], [], [], []
+        items: list[str] = []
+        is_fp: list[bool] = []
+        for record in records:
+            if len(record.items) == 0:
+                continue
+            if len(record.items) != len(record.is_fp):
+                raise ValueError(
+                    f"session {record.session_id!r}: {len(record.items)} items but "
+                    f"{len(record.is_fp)} FP flags; a reader must give one flag per item"
+                )
+            session_ids.append(record.session_id)
+            user_ids.append(record.user_id)
+            start_times.append(record.start_time)
+            lengths.append(len(record.items))
+            items.extend(record.items)
+            is_fp.extend(bool(flag) for flag in record.is_fp)
+        return cls(
+            session_ids=np.asarray(session_ids, dtype=object).astype(str),
+            user_ids=np.asarray(user_ids, dtype=object).astype(str),
+            start_times=np.asarray(start_times, dtype=np.int64),
+            row_splits=np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
+            items=np.asarray(items, dtype=object).astype(str),
+            is_fp=np.asarray(is_fp, dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.session_ids)
+
+    @property
+    def num_events(self) -> int:
+        return int(self.row_splits[-1])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.row_splits)
+
+    @property
+    def session_of_event(self) -> np.ndarray:
+        """int64 ``[e]``: index of the session each event belongs to."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
+
+    def records(self) -> Iterable[SessionRecord]:
+        """Yields the sessions back as records (what a TFDS builder writes)."""
+        for i in range(len(self)):
+            lo, hi = self.row_splits[i], self.row_splits[i + 1]
+            yield SessionRecord(
+                str(self.session_ids[i]),
+                str(self.user_ids[i]),
+                int(self.start_times[i]),
+                self.items[lo:hi].tolist(),
+                self.is_fp[lo:hi].tolist(),
+            )
+
+    def take(self, indices: np.ndarray) -> "Sessions":
+        """The sessions at ``indices``, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        starts, ends = self.row_splits[indices], self.row_splits[indices + 1]
+        event_index = ranges(starts, ends)
+        return Sessions(
+            session_ids=self.session_ids[indices],
+            user_ids=self.user_ids[indices],
+            start_times=self.start_times[indices],
+            row_splits=np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),
+            items=self.items[event_index],
+            is_fp=self.is_fp[event_index],
+        )
+
+    def keep_events(self, keep: np.ndarray) -> "Sessions":
+        """Drops the events where ``keep`` is False; sessions left empty are dropped too."""
+        kept_per_session = np.add.reduceat(keep.astype(np.int64), self.row_splits[:-1]) if len(self) else np.zeros(0, np.int64)
+        # reduceat on an empty segment returns the next element, not 0: fix empty sessions.
+        kept_per_session = np.where(self.lengths > 0, kept_per_session, 0)
+        nonempty = kept_per_session > 0
+        return Sessions(
+            session_ids=self.session_ids[nonempty],
+            user_ids=self.user_ids[nonempty],
+            start_times=self.start_times[nonempty],
+            row_splits=np.concatenate([[0], np.cumsum(kept_per_session[nonempty])]).astype(np.int64),
+            items=self.items[keep],
+            is_fp=self.is_fp[keep],
+        )
+
+
+def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, e)`` for each pair, vectorised (int64)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(ends, dtype=np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
+
+
+def split_sessions(sessions: Sessions) -> dict[str, Sessions]:
+    """PROTOCOL §2: order by (start time, session id); first floor(0.8 n) train, up to floor(0.9 n) validation, rest test."""
+    order = np.lexsort((sessions.session_ids, sessions.start_times))
+    n = len(order)
+    # Integer arithmetic: floor(0.8 n) and floor(0.9 n) without float rounding surprises.
+    n_train, n_valid = n * 8 // 10, n * 9 // 10
+    return {
+        "train": sessions.take(order[:n_train]),
+        "validation": sessions.take(order[n_train:n_valid]),
+        "test": sessions.take(order[n_valid:]),
+    }
