@@ -1,0 +1,33 @@
+# One-command set-up: each target creates .venv and installs on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow bench clean-venv
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## The main job on the embedded default: train NARM with FP-AdaMetric on the synthetic log, test, export.
+demo: $(STAMP)
+	$(PY) -m fpam_tf.train --dataset synthetic --model narm --method fp-adametric --epochs 5 \
+		--run-dir runs/demo-synthetic-narm-fpam --export
+
+## The test suite (what CI runs). Heavier checks: make test-slow.
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.data_throughput
+	$(PY) -m benchmarks.train_throughput
+
+clean-venv:
+	rm -rf $(VENV)

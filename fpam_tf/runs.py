@@ -1,0 +1,118 @@
+"""A training run's configuration and its directory: what train writes and evaluate / export read.
+
+Layout of a run directory::
+
+    config.json            the RunConfig (a rerun with another config is refused)
+    vocabulary.txt         item ids, line k = index k + 1 (embedded by export)
+    users.txt              user ids, same layout (empty when the dataset has no users)
+    checkpoints/latest.weights.h5, checkpoints/progress.json   resume state (model + optimizer)
+    checkpoints/best.weights.h5                                 best validation MRR@20
+    logs/                  TensorBoard (train / validation scalars, HParams, projector)
+    metrics.json, metrics.md                                    test results of the best weights
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from fpam_tf.errors import ConfigError
+from fpam_tf.model import MethodConfig
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run. Fields in ``RESUMABLE`` may change between restarts."""
+
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    model: str = "narm"
+    method: MethodConfig = MethodConfig()
+    embedding_dim: int = 100
+    hidden_units: int = 100
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    patience: int = 2
+    seed: int = 0
+    precision: str = "auto"
+    dataset_options: dict = dataclasses.field(default_factory=dict)
+
+    RESUMABLE = ("epochs", "patience", "data_dir", "precision")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunConfig":
+        data = dict(data)
+        data["method"] = MethodConfig(**data["method"])
+        return cls(**data)
+
+
+class RunDir:
+    """Paths of a run directory and the atomic writes into it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.config = self.path / "config.json"
+        self.vocabulary = self.path / "vocabulary.txt"
+        self.users = self.path / "users.txt"
+        self.checkpoints = self.path / "checkpoints"
+        self.latest_weights = self.checkpoints / "latest.weights.h5"
+        self.progress = self.checkpoints / "progress.json"
+        self.best_weights = self.checkpoints / "best.weights.h5"
+        self.logs = self.path / "logs"
+        self.metrics_json = self.path / "metrics.json"
+        self.metrics_md = self.path / "metrics.md"
+
+    def read_config(self) -> RunConfig:
+        if not self.config.is_file():
+            raise ConfigError(f"{self.path} holds no training run (no config.json); "
+                              f"train one with: python -m fpam_tf.train --run-dir {self.path}")
+        return RunConfig.from_json(json.loads(self.config.read_text()))
+
+    def claim(self, config: RunConfig) -> bool:
+        """Writes ``config`` to a new run dir, or checks it matches the run already there.
+
+        Returns True when the directory already held this run (training resumes).
+        """
+        if self.config.is_file():
+            existing = self.read_config().to_json()
+            wanted = config.to_json()
+            differ = sorted(k for k in wanted if k not in RunConfig.RESUMABLE and existing.get(k) != wanted[k])
+            if differ:
+                details = "; ".join(f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now" for k in differ)
+                raise ConfigError(f"--run-dir {self.path} holds a run with another config ({details}). "
+                                  "Nothing was changed; pass a new --run-dir, or the same settings to resume it.")
+            write_json_atomic(self.config, wanted)
+            return True
+        if self.path.exists() and any(self.path.iterdir()):
+            raise ConfigError(f"--run-dir {self.path} exists and is not a training run; pass an empty or new directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.config, config.to_json())
+        return False
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Writes JSON next to ``path`` and renames it into place (never a half-written file)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_weights_atomic(model, path: Path) -> None:
+    """``model.save_weights`` (model and optimizer variables) through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
+    model.save_weights(tmp)
+    os.replace(tmp, path)
