@@ -136,7 +136,7 @@ class SessionRecommender(keras.Model):
                                                      name="item_embedding")
         self.flag_embedding = (keras.layers.Embedding(2, embedding_dim, embeddings_initializer="zeros",
                                                       name="flag_embedding") if flags else None)
-        self.encoder = backbones.get(backbone, **({} if backbone == "stamp" else {"hidden_units": hidden_units}))
+        self.encoder = backbones.get(backbone, hidden_units=hidden_units)
         self.fp_term = None
         self.user_embedding = None
         if self.fp_lambda > 0:

@@ -116,3 +116,35 @@ def save_weights_atomic(model, path: Path) -> None:
     tmp = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
     model.save_weights(tmp)
     os.replace(tmp, path)
+
+
+def load_model(run_dir: RunDir, weights: str = "best"):
+    """Rebuilds a run's model from its directory alone (no dataset needed): config, vocabularies, weights.
+
+    Returns ``(config, model, items, users)`` with ``items`` / ``users`` the run's vocabularies.
+    """
+    import keras
+    import numpy as np
+
+    from fpam_tf.model import build_model
+    from fpam_tf.windows import Vocabulary, session_graph
+
+    config = run_dir.read_config()
+    path = run_dir.best_weights if weights == "best" else run_dir.latest_weights
+    if not path.is_file():
+        raise ConfigError(f"{run_dir.path} has no trained model ({path} is missing); "
+                          "finish its training first (rerun the same train command to resume)")
+    items, users = Vocabulary.load(run_dir.vocabulary), Vocabulary.load(run_dir.users)
+    if config.precision != "auto":
+        keras.mixed_precision.set_global_policy(config.precision)
+    model = build_model(config.method, backbone=config.model, num_items=len(items), num_users=len(users),
+                        embedding_dim=config.embedding_dim, hidden_units=config.hidden_units)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    sample = np.array([[1, min(2, len(items) - 1)]], np.int32)
+    features = {"items": sample, "flags": np.zeros_like(sample), "users": np.zeros(1, np.int32)}
+    if model.requires_graph:
+        features.update({k: np.asarray(v) for k, v in session_graph(sample, sample != 0).items()})
+    model(features)
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    return config, model, items, users

@@ -1,0 +1,135 @@
+"""The FPAdaMetric false-positive metric-learning term (Jeong et al., AAAI 2022, eqs. 8-11)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+AGGREGATIONS = ("mean", "adaptive")
+WEIGHTINGS = ("softmax", "sigmoid")
+_NEG = -1e9
+
+
+@keras.saving.register_keras_serializable(package="fpam_tf")
+class FPAdaMetricLoss(keras.layers.Layer):
+    """Hinge term pushing a window's false positives (FPs) below its positive target.
+
+    For window b with session embedding e_seq [D], positive (target) embedding e_pos [D] and
+    FP embeddings e_fp_1..e_fp_F [F, D] (``fp_mask`` marks the real ones, n_fp of them):
+
+    - ``aggregation="mean"`` (FP-Metric, eq. 8): ē_fp = (1 / n_fp) sum_k e_fp_k.
+    - ``aggregation="adaptive"`` (FP-AdaMetric, eqs. 10-11): s_k = f_FPA(e_u, e_fp_k, e_seq),
+      a small MLP on concat[e_u (if ``use_user``), e_fp_k, e_seq, e_fp_k * e_seq (if
+      ``include_product``)] -> ``hidden_units`` relu -> 1. Then
+
+      * ``weighting="softmax"`` (default): w = softmax_k(s_k) over the window's real FPs, so ē_fp
+        stays a weighted expectation of the FPs and the module cannot switch every FP off;
+      * ``weighting="sigmoid"`` (eq. 11, literal): w_k = sigmoid(s_k) / n_fp.
+
+      ē_fp = sum_k w_k e_fp_k.
+
+    Then (eq. 9) ``L_b = max(0, -<e_pos, e_seq> + <ē_fp, e_seq> + margin)``.
+
+    ``call(session_embedding [B, D], positive_embedding [B, D], fp_embeddings [B, F, D],
+    fp_mask bool [B, F], user_embedding [B, D] or None, window_mask bool [B] or None)`` returns
+    a dict of float32 tensors:
+
+    - ``"fp_term"`` scalar: mean of L_b over the windows with window_mask True and n_fp >= 1;
+      exactly 0.0 when no window qualifies (also when F = 0);
+    - ``"per_window"`` [B]: L_b, 0 where the window is not counted;
+    - ``"fp_weights"`` [B, F]: the aggregation weights w, 0 on padding (and in windows without FPs).
+
+    λ (the weight of this term in the total loss) is applied by the caller. The f_FPA MLP runs
+    in ``self.compute_dtype``; aggregation weights and dot products are computed in float32.
+    """
+
+    def __init__(self, aggregation: str = "adaptive", weighting: str = "softmax",
+                 margin: float = 1.0, hidden_units: int = 100, use_user: bool = False,
+                 include_product: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        self.aggregation = aggregation
+        self.weighting = weighting
+        self.margin = float(margin)
+        self.hidden_units = int(hidden_units)
+        self.use_user = bool(use_user)
+        self.include_product = bool(include_product)
+        self.fpa_hidden = self.fpa_out = None
+        if aggregation == "adaptive":
+            p = self.dtype_policy
+            self.fpa_hidden = keras.layers.Dense(self.hidden_units, activation="relu", dtype=p,
+                                                 name="fpa_hidden")
+            self.fpa_out = keras.layers.Dense(1, dtype=p, name="fpa_out")
+
+    def build(self, session_embedding_shape):
+        d = session_embedding_shape[-1]
+        if self.fpa_hidden is not None:
+            if d is None:
+                raise ValueError("the embedding dim (last axis of session_embedding) must be known")
+            n_in = int(d) * (2 + int(self.use_user) + int(self.include_product))
+            self.fpa_hidden.build((None, None, n_in))
+            self.fpa_out.build((None, None, self.hidden_units))
+        self.built = True
+
+    def fpa_scores(self, session_embedding, fp_embeddings, user_embedding=None):
+        """f_FPA scores s_k (eq. 10): [B, F] float32 (before masking)."""
+        dt = self.compute_dtype
+        e_fp = ops.cast(fp_embeddings, dt)
+        f = ops.shape(e_fp)[1]
+        e_seq = ops.repeat(ops.expand_dims(ops.cast(session_embedding, dt), 1), f, axis=1)
+        parts = []
+        if self.use_user:
+            parts.append(ops.repeat(ops.expand_dims(ops.cast(user_embedding, dt), 1), f, axis=1))
+        parts += [e_fp, e_seq]
+        if self.include_product:
+            parts.append(e_fp * e_seq)
+        s = self.fpa_out(self.fpa_hidden(ops.concatenate(parts, axis=-1)))
+        return ops.cast(ops.squeeze(s, -1), "float32")
+
+    def call(self, session_embedding, positive_embedding, fp_embeddings, fp_mask,
+             user_embedding=None, window_mask=None, training=False):
+        if self.use_user and user_embedding is None:
+            raise ValueError("FPAdaMetricLoss(use_user=True) needs user_embedding")
+        if not self.use_user and user_embedding is not None:
+            raise ValueError("user_embedding given but FPAdaMetricLoss was built with use_user=False")
+        e_seq = ops.cast(session_embedding, "float32")
+        e_pos = ops.cast(positive_embedding, "float32")
+        fp_mask = ops.cast(fp_mask, "bool")
+        batch = ops.shape(e_seq)[0]
+        if fp_embeddings.shape[1] == 0:   # static F = 0: no FP anywhere
+            zeros = ops.zeros((batch,), "float32")
+            return {"fp_term": ops.zeros((), "float32"), "per_window": zeros,
+                    "fp_weights": ops.zeros((batch, 0), "float32")}
+        m3 = ops.expand_dims(fp_mask, -1)
+        fp_embeddings = ops.where(m3, fp_embeddings, ops.zeros_like(fp_embeddings))  # no garbage leaks
+        maskf = ops.cast(fp_mask, "float32")
+        n_fp = ops.sum(maskf, axis=1)                                         # [B]
+        if self.aggregation == "mean":
+            weights = maskf / ops.maximum(n_fp, 1.0)[:, None]
+        else:
+            scores = self.fpa_scores(session_embedding, fp_embeddings, user_embedding)
+            if self.weighting == "softmax":
+                weights = ops.softmax(ops.where(fp_mask, scores, _NEG), axis=-1) * maskf
+            else:
+                weights = ops.sigmoid(scores) * maskf / ops.maximum(n_fp, 1.0)[:, None]
+        e_fp_bar = ops.sum(weights[..., None] * ops.cast(fp_embeddings, "float32"), axis=1)  # [B,D]
+        pos_score = ops.sum(e_pos * e_seq, axis=-1)
+        fp_score = ops.sum(e_fp_bar * e_seq, axis=-1)
+        hinge = ops.relu(fp_score - pos_score + self.margin)
+        valid = n_fp > 0
+        if window_mask is not None:
+            valid = ops.logical_and(valid, ops.cast(window_mask, "bool"))
+        per_window = ops.where(valid, hinge, 0.0)
+        count = ops.sum(ops.cast(valid, "float32"))
+        fp_term = ops.sum(per_window) / ops.maximum(count, 1.0)
+        return {"fp_term": fp_term, "per_window": per_window, "fp_weights": weights}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(aggregation=self.aggregation, weighting=self.weighting, margin=self.margin,
+                      hidden_units=self.hidden_units, use_user=self.use_user,
+                      include_product=self.include_product)
+        return config
