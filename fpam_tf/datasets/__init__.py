@@ -1,0 +1,79 @@
+"""Datasets: raw session logs -> prepared TFDS datasets -> train / validation / test :class:`Sessions`.
+
+Entry point: :func:`load`. Readers live in one module per format (``lastfm``, ``spotify``,
+``ratings``, ``synthetic``); ``builder`` / ``builders`` wrap them as TFDS builders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from fpam_tf.datasets.badrows import BadRowReport, warn_bad_rows
+from fpam_tf.errors import ConfigError
+from fpam_tf.events import SPLITS, Sessions
+
+NAMES = ("lastfm", "spotify", "amazon-movies", "synthetic")
+DEFAULT_TFDS_DIR = "~/.cache/fpam_tf/tfds"
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedDataset:
+    """A dataset read back from its prepared TFDS form.
+
+    Attributes:
+      name: one of :data:`NAMES`.
+      splits: ``"train"``, ``"validation"``, ``"test"`` -> :class:`Sessions`, each in chronological order.
+      config: the thresholds / generation options actually used (JSON-serialisable).
+      has_users: whether sessions carry user ids (False for Spotify MSSD).
+      bad_rows: the malformed rows skipped while reading the raw log.
+      tfds_path: folder of the prepared TFDS dataset.
+    """
+
+    name: str
+    splits: dict[str, Sessions]
+    config: dict
+    has_users: bool
+    bad_rows: BadRowReport
+    tfds_path: str
+
+
+def default_tfds_dir() -> Path:
+    """Where prepared datasets go: ``$FPAM_TFDS_DIR``, else ``~/.cache/fpam_tf/tfds``."""
+    return Path(os.environ.get("FPAM_TFDS_DIR") or DEFAULT_TFDS_DIR).expanduser()
+
+
+def load(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options) -> PreparedDataset:
+    """Prepares dataset ``name`` from ``data_dir`` (unless already prepared) and reads back its three splits.
+
+    Args:
+      name: one of :data:`NAMES`.
+      data_dir: the raw log (file or directory); optional for ``synthetic`` (where the generated log goes).
+      tfds_dir: where prepared datasets live (default :func:`default_tfds_dir`).
+      strict: raise :class:`~fpam_tf.errors.DataError` at the first malformed row instead of skipping it.
+      **options: thresholds of the dataset (``session_gap_minutes``, ``skip_seconds``, ``skip_field``,
+        ``rating_threshold``, ``columns``, synthetic ``num_users`` / ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
+    """
+    if name not in NAMES:
+        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(NAMES)}")
+    # Imported here: TensorFlow Datasets takes seconds to import, and the readers do not need it.
+    from fpam_tf.datasets.builder import prepare
+    from fpam_tf.datasets.builders import BUILDERS, make_config
+
+    tfds_dir = Path(tfds_dir).expanduser() if tfds_dir is not None else default_tfds_dir()
+    config = make_config(name, data_dir, tfds_dir.resolve(), options)
+    builder = BUILDERS[name](config=config, data_dir=str(tfds_dir), strict=strict)
+    prepare(builder)
+    bad_rows = builder.bad_row_report()
+    if strict:
+        bad_rows.raise_first()
+    warn_bad_rows(name, bad_rows)
+    return PreparedDataset(
+        name=name,
+        splits={split: builder.read_split(split) for split in SPLITS},
+        config=dict(builder.info.metadata["thresholds"]),
+        has_users=builder.HAS_USERS,
+        bad_rows=bad_rows,
+        tfds_path=str(builder.data_dir),
+    )

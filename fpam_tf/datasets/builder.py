@@ -1,0 +1,145 @@
+"""Shared TFDS machinery: a session builder base class, config fingerprints, and fast read-back.
+
+Each dataset builder reads its raw log into :class:`SessionRecord` objects, splits them with
+:func:`fpam_tf.events.split_sessions` (PROTOCOL §2) and writes one example per session. TFDS writes
+into an ``.incomplete`` folder and renames it when done, so an interrupted preparation leaves
+nothing that a later load treats as complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from fpam_tf.datasets.badrows import BadRowReport, BadRows
+from fpam_tf.errors import DataError
+from fpam_tf.events import SessionRecord, Sessions, split_sessions
+
+# Fewer sessions leave a split empty (floor(0.8 n) < floor(0.9 n) < n needs n >= 10); TFDS cannot write those.
+MIN_SESSIONS = 10
+
+
+@dataclasses.dataclass(eq=False)
+class SessionsConfig(tfds.core.BuilderConfig):
+    """A builder config: the raw input plus the thresholds declared by subclasses as fields.
+
+    Attributes:
+      source: the resolved raw input (file or directory), as given to the reader.
+      NAME_PARTS: (class attribute) threshold field -> short label used in the config name.
+    """
+
+    NAME_PARTS: ClassVar[dict[str, str]] = {}
+    source: str = ""
+
+    def thresholds(self) -> dict:
+        """The dataset-specific fields (thresholds / generation options), JSON-serialisable."""
+        base = {field.name for field in dataclasses.fields(SessionsConfig)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in base}
+
+
+def fingerprint(files: list[Path], thresholds: dict) -> str:
+    """Short hash of the input files (resolved path, size, mtime) and thresholds: names a prepared dataset."""
+    stats = [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns] for path in files]
+    text = json.dumps({"files": stats, "thresholds": thresholds}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def config_name(readable: dict, digest: str) -> str:
+    """Config name: short threshold labels, then the fingerprint (e.g. ``gap30-skip30-1a2b3c4d5e6f``)."""
+    parts = [f"{key}{value:g}" if isinstance(value, (int, float)) else f"{key}{value}" for key, value in readable.items()]
+    return "-".join([part.replace("_", "") for part in parts] + [digest])
+
+
+class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base builder: one example per session, splits by :func:`split_sessions`.
+
+    Subclasses set ``name`` and ``BUILDER_CONFIG_CLASS`` and implement :meth:`read_records`.
+    The prepared dataset's metadata holds the thresholds and the bad-row report.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Sessions with FP flags (PROTOCOL v1 §1-2)."}
+    HAS_USERS = True
+    # No download checksums: inputs are local. Setting this also skips TFDS's lookup of a checksums file
+    # next to the module, which imports the optional package importlib_resources.
+    url_infos = None
+
+    def __init__(self, *, strict: bool = False, **kwargs):
+        self.strict = strict
+        super().__init__(**kwargs)
+
+    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+        """Reads the raw input named by ``self.builder_config`` into session records."""
+        raise NotImplementedError
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict({
+                "session_id": tfds.features.Text(),
+                "user_id": tfds.features.Text(),
+                "items": tfds.features.Sequence(tfds.features.Text()),
+                "is_fp": tfds.features.Sequence(tfds.features.Scalar(np.bool_)),
+                "start_time": tfds.features.Scalar(np.int64),
+            }),
+            metadata=tfds.core.MetadataDict(),
+            # Keep examples in split order (chronological), so read-back needs no sort.
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # Inputs are local files: nothing is downloaded.
+        bad_rows = BadRows(strict=self.strict)
+        sessions = Sessions.from_records(self.read_records(bad_rows))
+        if len(sessions) < MIN_SESSIONS:
+            raise DataError(f"only {len(sessions)} session(s); the train/validation/test split needs at least "
+                            f"{MIN_SESSIONS}", path=self.builder_config.source,
+                            fix="give a longer log")
+        self.info.metadata.update(
+            thresholds=self.builder_config.thresholds(),
+            source=self.builder_config.source,
+            bad_rows=bad_rows.report().to_json(),
+        )
+        return {split: self._generate_examples(part) for split, part in split_sessions(sessions).items()}
+
+    def _generate_examples(self, sessions: Sessions):
+        for index, record in enumerate(sessions.records()):
+            yield index, record._asdict()
+
+    def bad_row_report(self) -> BadRowReport:
+        """The bad-row report stored with the prepared dataset."""
+        return BadRowReport.from_json(self.info.metadata["bad_rows"])
+
+    def read_split(self, split: str) -> Sessions:
+        """One prepared split as :class:`Sessions`, read in one ragged batch (no per-session Python)."""
+        count = self.info.splits[split].num_examples
+        dataset = self.as_dataset(split=split, shuffle_files=False).ragged_batch(count)
+        batch = next(iter(dataset))
+        return Sessions(
+            session_ids=_strings(batch["session_id"].numpy()),
+            user_ids=_strings(batch["user_id"].numpy()),
+            start_times=batch["start_time"].numpy().astype(np.int64),
+            row_splits=batch["items"].row_splits.numpy().astype(np.int64),
+            items=_strings(batch["items"].flat_values.numpy()),
+            is_fp=batch["is_fp"].flat_values.numpy().astype(bool),
+        )
+
+
+def _strings(values: np.ndarray) -> np.ndarray:
+    """UTF-8 bytes array -> str array (the dtype :meth:`Sessions.from_records` produces)."""
+    return np.char.decode(values.astype(bytes), "utf-8") if len(values) else np.zeros(0, dtype=str)
+
+
+def prepare(builder: SessionsBuilder) -> None:
+    """Prepares ``builder``'s dataset unless a complete one exists; offline only (no GCS, no downloads)."""
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False),
+    )
+

@@ -1,0 +1,131 @@
+"""Last.fm 1K reader: scrobbles -> sessions with skips inferred from play time (PROTOCOL §1).
+
+Input: ``userid-timestamp-artid-artname-traid-traname.tsv`` (6 tab-separated fields, no header,
+ISO-8601 UTC timestamps, sorted by user then timestamp descending), given as the file, a directory
+holding it (directly or in ``lastfm-dataset-1K/``), or the official ``lastfm-dataset-1K.tar.gz``.
+
+Item key: the track MBID when present, else ``artist name + " - " + track name``. The separator is
+ambiguous only when a name itself contains `` - ``, which we accept for readable item ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import tarfile
+from pathlib import Path
+from typing import Iterator, TextIO
+
+import numpy as np
+
+from fpam_tf.datasets.badrows import BadRows
+from fpam_tf.datasets.sources import existing_path, open_text, require_nonempty
+from fpam_tf.errors import DataError
+from fpam_tf.events import SessionRecord
+
+TSV_NAME = "userid-timestamp-artid-artname-traid-traname.tsv"
+TAR_NAME = "lastfm-dataset-1K.tar.gz"
+URL = "http://mtg.upf.edu/static/datasets/last.fm/lastfm-dataset-1K.tar.gz"
+NUM_FIELDS = 6
+ITEM_NAME_SEPARATOR = " - "
+FIX = (
+    f"download {URL} (2.4 GB unpacked; it cannot be fetched automatically here), put {TAR_NAME} "
+    f"or its extracted {TSV_NAME} in a directory and pass that directory as --data-dir / data_dir"
+)
+
+
+def find_source(data_dir) -> Path:
+    """The TSV or tar.gz to read for ``data_dir`` (a file, or a directory holding one)."""
+    path = existing_path(data_dir, what="Last.fm 1K data", fix=FIX)
+    if path.is_dir():
+        candidates = [path / TSV_NAME, path / "lastfm-dataset-1K" / TSV_NAME, path / TAR_NAME]
+        found = [candidate for candidate in candidates if candidate.is_file()]
+        if not found:
+            raise DataError(f"no {TSV_NAME} or {TAR_NAME} in this directory", path=path, fix=FIX)
+        path = found[0]
+    return require_nonempty(path, what="Last.fm 1K file", fix=FIX)
+
+
+@contextlib.contextmanager
+def _open_lines(source: Path) -> Iterator[tuple[str, TextIO]]:
+    """Yields (name for messages, text stream) of the TSV, reading it from inside the tar when needed."""
+    if source.name.endswith((".tar.gz", ".tgz", ".tar")):
+        with tarfile.open(source) as tar:
+            member = next((m for m in tar.getmembers() if m.name.endswith(TSV_NAME)), None)
+            if member is None:
+                raise DataError(f"the archive holds no {TSV_NAME}", path=source, fix=FIX)
+            stream = io.TextIOWrapper(tar.extractfile(member), encoding="utf-8", errors="replace", newline="")
+            yield f"{source}[{member.name}]", stream
+    else:
+        with open_text(source) as stream:
+            yield str(source), stream
+
+
+def parse_timestamp(text: str) -> int:
+    """Seconds since the epoch of an ISO-8601 timestamp; one without a zone is taken as UTC."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp())
+
+
+def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], list[str]]]:
+    """Per user, (timestamps, item keys) in file order; malformed rows go to ``bad_rows``."""
+    plays: dict[str, tuple[list[int], list[str]]] = {}
+    with _open_lines(source) as (name, stream):
+        for line_number, line in enumerate(stream, start=1):
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) != NUM_FIELDS:
+                bad_rows.add(name, line_number, "wrong column count",
+                             f"expected {NUM_FIELDS} tab-separated fields, found {len(fields)}",
+                             "each row must be: user id, timestamp, artist MBID, artist name, track MBID, track name")
+                continue
+            user, stamp, _artist_id, artist, track_id, track = fields
+            try:
+                seconds = parse_timestamp(stamp)
+            except ValueError:
+                bad_rows.add(name, line_number, "bad timestamp", f"unparsable timestamp {stamp!r}",
+                             "write timestamps as ISO-8601 UTC, e.g. 2009-05-04T23:08:57Z")
+                continue
+            times, items = plays.setdefault(user, ([], []))
+            times.append(seconds)
+            items.append(track_id or f"{artist}{ITEM_NAME_SEPARATOR}{track}")
+    return plays
+
+
+def user_sessions(user: str, times: list[int], items: list[str], *, gap_seconds: int,
+                  skip_seconds: int) -> list[SessionRecord]:
+    """Sessions of one user: ascending time, split at gaps > ``gap_seconds``, FP = play time < ``skip_seconds``.
+
+    The file lists a user's plays newest first, so rows are reversed before the stable sort: plays
+    with equal timestamps then keep their chronological (reverse file) order.
+    """
+    reversed_times = np.asarray(times[::-1], dtype=np.int64)
+    order = np.argsort(reversed_times, kind="stable")
+    stamps = reversed_times[order]
+    keys = [items[len(items) - 1 - i] for i in order]
+    play_time = np.diff(stamps)
+    starts_session = np.concatenate([[True], play_time > gap_seconds])
+    # The last play of a session has no observable play time: never FP.
+    is_last = np.concatenate([starts_session[1:], [True]])
+    is_fp = np.concatenate([play_time < skip_seconds, [False]]) & ~is_last
+    bounds = np.concatenate([np.flatnonzero(starts_session), [len(stamps)]])
+    return [
+        SessionRecord(f"{user}:{stamps[lo]}", user, int(stamps[lo]), keys[lo:hi], is_fp[lo:hi].tolist())
+        for lo, hi in zip(bounds[:-1], bounds[1:])
+    ]
+
+
+def read_sessions(source: Path, *, session_gap_minutes: float = 30, skip_seconds: float = 30,
+                  bad_rows: BadRows | None = None) -> list[SessionRecord]:
+    """All sessions of a Last.fm 1K file (see the module docstring), users in file order."""
+    bad_rows = bad_rows if bad_rows is not None else BadRows()
+    plays = read_plays(source, bad_rows)
+    if not plays:
+        raise DataError("no valid rows", path=source, fix=FIX)
+    sessions: list[SessionRecord] = []
+    for user, (times, items) in plays.items():
+        sessions.extend(user_sessions(user, times, items, gap_seconds=session_gap_minutes * 60,
+                                      skip_seconds=skip_seconds))
+    return sessions
