@@ -443,15 +443,23 @@ def make_dataset(
 
     if shuffle:
         chunk = batch_size * bucket_batches
+        num_chunks = -(-num_windows // chunk)
+
+        def epoch_chunks(random_seed):
+            # One vectorised permutation per epoch (a fresh seed each iteration over the dataset),
+            # cut into chunks: no per-window element ever passes through tf.data.
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(num_windows, dtype=tf.int64), seed=tf.stack([random_seed, tf.constant(seed, tf.int64)]))
+            return tf.data.Dataset.range(num_chunks).map(lambda c: order[c * chunk:(c + 1) * chunk])
 
         def bucketed(chunk_index):
             by_length = tf.gather(chunk_index, tf.argsort(tf.gather(prefix_lengths, chunk_index), stable=True))
-            return tf.data.Dataset.from_tensor_slices(by_length).batch(batch_size)
+            return tf.data.Dataset.range(-(-tf.size(by_length, tf.int64) // batch_size)).map(
+                lambda b: by_length[b * batch_size:(b + 1) * batch_size])
 
         dataset = (
-            tf.data.Dataset.range(num_windows)
-            .shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
-            .batch(chunk)
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+            .flat_map(epoch_chunks)
             .flat_map(bucketed)
             .shuffle(bucket_batches, seed=seed + 1, reshuffle_each_iteration=True)
         )

@@ -1,0 +1,125 @@
+"""The session recommender: scores, the loss composition, method presets, precision and backends."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fpam_tf.errors import ConfigError
+from fpam_tf.model import MethodConfig, build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FEATURES = {
+    "items": np.array([[3, 5, 3, 7], [2, 9, 0, 0], [4, 0, 0, 0]], np.int32),
+    "flags": np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], np.int32),
+    "users": np.array([1, 2, 0], np.int32),
+    "fp_items": np.array([[6, 8], [1, 0], [0, 0]], np.int32),
+    "target_is_fp": np.array([False, True, False]),
+}
+TARGETS = np.array([2, 5, 7], np.int32)
+
+
+def small_model(method: MethodConfig, backbone: str = "gru4rec"):
+    model = build_model(method, backbone=backbone, num_items=12, num_users=3, embedding_dim=8, hidden_units=8)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return model
+
+
+def test_method_presets_are_the_papers_points_of_the_method_space():
+    vanilla = MethodConfig.preset("vanilla")
+    assert (vanilla.context, vanilla.flags, vanilla.fp_target_weight, vanilla.fp_lambda) == ("all", False, 1.0, 0.0)
+    simple = MethodConfig.preset("fp-simple")
+    assert (simple.context, simple.fp_target_weight, simple.fp_lambda, simple.fp_targets) == ("positives", 0.0, 0.0, False)
+    metric = MethodConfig.preset("fp-metric")
+    assert metric.fp_lambda > 0 and metric.aggregation == "mean"
+    ada = MethodConfig.preset("fp-adametric", context="all", fp_target_weight=0.5)
+    assert ada.aggregation == "adaptive" and ada.flags and ada.fp_targets
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "fp-magic"}, "unknown method"),
+    ({"method": "fp-simple", "context": "skips"}, "unknown context"),
+    ({"method": "fp-simple", "fp_target_weight": 1.5}, "fp-target-weight"),
+    ({"method": "fp-metric", "fp_lambda": -1.0}, "lambda"),
+])
+def test_bad_method_settings_are_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        MethodConfig.preset(**kwargs)
+
+
+def test_unknown_backbone_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown model 'bert4rec'"):
+        small_model(MethodConfig.preset("vanilla"), backbone="bert4rec")
+
+
+def test_logits_are_session_embedding_dot_item_table_with_padding_masked():
+    model = small_model(MethodConfig.preset("vanilla"))
+    out = model(FEATURES)
+    table = model.item_embedding.embeddings.numpy()
+    expected = out["session_embedding"].numpy() @ table.T
+    np.testing.assert_allclose(out["logits"].numpy()[:, 1:], expected[:, 1:], rtol=1e-5, atol=1e-6)
+    assert (out["logits"].numpy()[:, 0] < -1e8).all()
+    assert out["logits"].dtype == "float32"
+
+
+def test_loss_is_weighted_cross_entropy_plus_lambda_times_fp_term():
+    method = MethodConfig.preset("fp-adametric", context="all", fp_target_weight=0.5, fp_lambda=0.7)
+    model = small_model(method)
+    y_pred = model(FEATURES)
+    weight = np.where(FEATURES["target_is_fp"], 0.5, 1.0).astype(np.float32)
+    total = float(model.compute_loss(FEATURES, TARGETS, y_pred, weight))
+    logits = y_pred["logits"].numpy().astype(np.float64)
+    log_softmax = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) - logits.max(1, keepdims=True)
+    ce = -log_softmax[np.arange(3), TARGETS]
+    expected_ce = (ce * weight).sum() / weight.sum()
+    table = model.item_embedding.embeddings
+    fp_term = float(model.fp_term(y_pred["session_embedding"], tf.gather(table, TARGETS), tf.gather(table, FEATURES["fp_items"]),
+                                  FEATURES["fp_items"] != 0, model.user_embedding(FEATURES["users"]),
+                                  ~FEATURES["target_is_fp"])["fp_term"])
+    assert fp_term > 0
+    assert total == pytest.approx(expected_ce + 0.7 * fp_term, rel=1e-5)
+    assert float(model.ce_tracker.result()) == pytest.approx(expected_ce, rel=1e-5)
+    assert float(model.fp_tracker.result()) == pytest.approx(fp_term, rel=1e-5)
+
+
+def test_fp_term_ignores_windows_whose_target_is_an_fp():
+    model = small_model(MethodConfig.preset("fp-metric", fp_lambda=1.0))
+    y_pred = model(FEATURES)
+    only_fp_target = dict(FEATURES, target_is_fp=np.array([True, True, True]))
+    model.compute_loss(only_fp_target, TARGETS, y_pred)
+    assert float(model.fp_tracker.result()) == 0.0
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_one_training_step_under_mixed_precision_keeps_logits_and_losses_float32(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = small_model(MethodConfig.preset("fp-adametric", context="all"), backbone="narm")
+        logs = model.train_on_batch(FEATURES, TARGETS, return_dict=True)
+        out = model(FEATURES)
+        assert out["logits"].dtype == "float32" and out["session_embedding"].dtype == "float32"
+        assert model.item_embedding.embeddings.dtype == "float32"  # variables stay float32
+        assert all(np.isfinite(float(v)) for v in logs.values())
+        if policy == "mixed_float16":
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_every_backbone_takes_a_training_step_under_the_jax_backend():
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "jax_train_step.py")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sorted(line["backbone"] for line in lines) == ["gru4rec", "narm", "srgnn", "stamp"]
+    for line in lines:
+        assert line["first"]["fp_loss"] > 0 and np.isfinite(line["second"]["loss"])

@@ -1,0 +1,176 @@
+"""Training runs on a small synthetic log: every backbone x method, the run directory, TensorBoard,
+resume after interruption, NaN stop, config conflicts, and re-evaluation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fpam_tf import datasets, training
+from fpam_tf.backbones import BACKBONES
+from fpam_tf.errors import ConfigError
+from fpam_tf.model import METHODS, MethodConfig
+from fpam_tf.runs import RunConfig, RunDir
+from fpam_tf.windows import ProtocolData
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"num_sessions": 600, "num_users": 60, "num_items": 300}
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture(scope="module")
+def small_data(tfds_dir):
+    prepared = datasets.load("synthetic", tfds_dir=tfds_dir, **SMALL)
+    return ProtocolData.from_sessions(prepared.splits)
+
+
+def small_config(**overrides):
+    values = dict(dataset="synthetic", model="gru4rec", method=MethodConfig.preset("fp-adametric"), batch_size=128,
+                  epochs=1, embedding_dim=16, hidden_units=16, dataset_options=SMALL)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_every_backbone_and_method_trains_an_epoch(backbone, method, small_data, tmp_path):
+    config = small_config(model=backbone, method=MethodConfig.preset(method))
+    experiment = training.Experiment.create(config, data=small_data)
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.claim(config)
+    progress = training.train(experiment, run_dir, verbose=0, max_steps_per_epoch=4)
+    assert progress["epoch"] == 1 and progress["global_step"] == 4
+    assert np.isfinite(progress["history"][0]["train_loss"])
+    assert run_dir.best_weights.is_file() and run_dir.latest_weights.is_file()
+
+
+def run_cli(args, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "fpam_tf.train", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900, **kwargs)
+
+
+def cli_args(run_dir, tfds_dir, *extra):
+    options = [f"--dataset-option={k}={v}" for k, v in SMALL.items()]
+    return ["--dataset", "synthetic", "--model", "narm", "--method", "fp-adametric", "--batch-size", "128",
+            "--embedding-dim", "16", "--hidden-units", "16", "--run-dir", str(run_dir), "--tfds-dir", str(tfds_dir),
+            *options, *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tfds_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "narm"
+    result = run_cli(cli_args(run_dir, tfds_dir, "--epochs", "2", "--quiet"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return RunDir(run_dir), result
+
+
+def test_train_cli_writes_config_checkpoints_and_test_metrics(finished_run):
+    run_dir, result = finished_run
+    assert "| MRR |" in result.stdout
+    metrics = json.loads(run_dir.metrics_json.read_text())
+    assert metrics["model"] == "narm" and metrics["method"] == "fp-adametric" and metrics["units"] == "percent"
+    assert set(metrics["metrics"]) == {f"{m}@{k}" for m in ("hr", "mrr", "ndcg") for k in (5, 10, 20, 50, 100)}
+    assert "| HR |" in run_dir.metrics_md.read_text()
+    assert run_dir.read_config().model == "narm"
+    assert len(run_dir.vocabulary.read_text().splitlines()) > 100
+    progress = json.loads(run_dir.progress.read_text())
+    assert progress["epoch"] == 2 and len(progress["history"]) == 2
+
+
+def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_projector(finished_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _ = finished_run
+    train_tags = EventAccumulator(str(run_dir.logs / "train")).Reload().Tags()["tensors"]
+    assert {"loss/loss", "loss/ce_loss", "loss/fp_loss", "learning_rate"} <= set(train_tags)
+    validation_tags = EventAccumulator(str(run_dir.logs / "validation")).Reload().Tags()["tensors"]
+    assert "metrics/mrr@20" in validation_tags
+    hparams = EventAccumulator(str(run_dir.logs / "hparams")).Reload()
+    assert "_hparams_/session_start_info" in hparams.Tags()["tensors"]
+    projector = run_dir.logs / "projector"
+    assert (projector / "projector_config.pbtxt").is_file()
+    kinds = {line.split("\t")[0] for line in (projector / "metadata.tsv").read_text().splitlines()[1:]}
+    assert kinds == {"session", "true positive", "false positive"}
+
+
+def test_evaluate_rescores_the_best_checkpoint_identically(finished_run, tfds_dir):
+    from fpam_tf import evaluate
+
+    run_dir, _ = finished_run
+    before = json.loads(run_dir.metrics_json.read_text())["metrics"]
+    after = evaluate.main(["--run-dir", str(run_dir.path), "--tfds-dir", str(tfds_dir)])["metrics"]
+    for key, value in before.items():
+        assert after[key] == pytest.approx(value, abs=1e-3)
+
+
+def test_a_run_dir_holding_another_config_is_refused_and_left_untouched(finished_run, tfds_dir):
+    run_dir, _ = finished_run
+    config_before = run_dir.config.read_text()
+    weights_before = run_dir.best_weights.stat().st_mtime_ns
+    result = run_cli(cli_args(run_dir.path, tfds_dir, "--method", "vanilla"))
+    assert result.returncode == 2
+    assert "holds a run with another config" in result.stderr and "Traceback" not in result.stderr
+    assert run_dir.config.read_text() == config_before
+    assert run_dir.best_weights.stat().st_mtime_ns == weights_before
+
+
+def test_evaluate_without_a_trained_model_is_a_clear_error(tmp_path):
+    from fpam_tf.runs import load_model
+
+    with pytest.raises(ConfigError, match="no training run"):
+        load_model(RunDir(tmp_path))
+
+
+def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_path):
+    run_dir = RunDir(tmp_path / "run")
+    args = cli_args(run_dir.path, tfds_dir, "--epochs", "1", "--batch-size", "16", "--checkpoint-steps", "5")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen([sys.executable, "-m", "fpam_tf.train", *args, "--quiet"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        if run_dir.progress.is_file() and json.loads(run_dir.progress.read_text())["step"] >= 10:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(run_dir.progress.read_text())
+    assert killed_at["epoch"] == 0 and killed_at["step"] >= 10, "the run should be killed mid-epoch"
+    result = run_cli(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming {run_dir.path} at epoch 1, step {killed_at['step']}" in result.stdout
+    progress = json.loads(run_dir.progress.read_text())
+    assert progress["epoch"] == 1
+    assert progress["global_step"] == training.num_batches(
+        len(training.Experiment.create(run_dir.read_config(), tfds_dir=tfds_dir).training_windows()), 16)
+
+
+def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(small_data, tmp_path, monkeypatch):
+    config = small_config()
+    experiment = training.Experiment.create(config, data=small_data)
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.claim(config)
+    real_step = experiment.model.train_on_batch
+    calls = []
+
+    def poisoned_step(*args, **kwargs):
+        calls.append(1)
+        logs = real_step(*args, **kwargs)
+        return dict(logs, loss=float("nan")) if len(calls) > 2 else logs
+
+    monkeypatch.setattr(experiment.model, "train_on_batch", poisoned_step)
+    with pytest.raises(training.NaNLossError, match="step 3.*last good checkpoint"):
+        training.train(experiment, run_dir, verbose=0, checkpoint_steps=2)
+    assert json.loads(run_dir.progress.read_text())["step"] == 2
+    assert run_dir.latest_weights.is_file()
