@@ -28,6 +28,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.data_throughput
 	$(PY) -m benchmarks.train_throughput
+	$(PY) -m benchmarks.serving_latency
 
 clean-venv:
 	rm -rf $(VENV)

@@ -135,16 +135,21 @@ def load_model(run_dir: RunDir, weights: str = "best"):
         raise ConfigError(f"{run_dir.path} has no trained model ({path} is missing); "
                           "finish its training first (rerun the same train command to resume)")
     items, users = Vocabulary.load(run_dir.vocabulary), Vocabulary.load(run_dir.users)
+    # Built under the run's precision (layers keep their policy); the caller's global policy is restored.
+    caller_policy = keras.mixed_precision.global_policy()
     if config.precision != "auto":
         keras.mixed_precision.set_global_policy(config.precision)
-    model = build_model(config.method, backbone=config.model, num_items=len(items), num_users=len(users),
-                        embedding_dim=config.embedding_dim, hidden_units=config.hidden_units)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    sample = np.array([[1, min(2, len(items) - 1)]], np.int32)
-    features = {"items": sample, "flags": np.zeros_like(sample), "users": np.zeros(1, np.int32)}
-    if model.requires_graph:
-        features.update({k: np.asarray(v) for k, v in session_graph(sample, sample != 0).items()})
-    model(features)
+    try:
+        model = build_model(config.method, backbone=config.model, num_items=len(items), num_users=len(users),
+                            embedding_dim=config.embedding_dim, hidden_units=config.hidden_units)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        sample = np.array([[1, min(2, len(items) - 1)]], np.int32)
+        features = {"items": sample, "flags": np.zeros_like(sample), "users": np.zeros(1, np.int32)}
+        if model.requires_graph:
+            features.update({k: np.asarray(v) for k, v in session_graph(sample, sample != 0).items()})
+        model(features)
+    finally:
+        keras.mixed_precision.set_global_policy(caller_policy)
     model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
     return config, model, items, users
