@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
                    help="builder option, e.g. num_sessions=5000, skip_field=skip_1, fp_rate=0.3 (repeatable)")
     p.add_argument("--export", action="store_true", help="export the trained model for TF Serving (see fpam_tf.export)")
+    p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder for --export")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -111,7 +112,7 @@ def run(config: RunConfig, run_dir: RunDir, *, tfds_dir=None, checkpoint_steps: 
                        max_steps_per_epoch=max_steps_per_epoch)
         result = training.write_test_results(experiment, run_dir)
         summaries.hparams(hparams_of(config), result["metrics"])
-        write_projector(experiment, summaries)
+        summaries.projector(*training.projector_embeddings(experiment))
     finally:
         summaries.close()
     return result
@@ -126,30 +127,6 @@ def hparams_of(config: RunConfig) -> dict:
             "learning_rate": config.learning_rate, "seed": config.seed, "precision": config.precision}
 
 
-def write_projector(experiment, summaries, max_windows: int = 1000) -> None:
-    """Figure 3: e_seq of test windows, their targets (true positives) and their sessions' FP items."""
-    import dataclasses
-
-    import numpy as np
-
-    from fpam_tf.windows import build_windows, make_dataset
-
-    test = experiment.data.splits["test"]
-    windows = build_windows(test, context=experiment.config.method.context, fp_targets=False,
-                            require_positive_before=True, fp_scope="session")
-    options = dataclasses.replace(experiment.batch_options, fp_items=False)
-    dataset = make_dataset(windows, batch_size=experiment.config.batch_size, options=options)
-    from fpam_tf.training import session_embeddings
-
-    session = session_embeddings(experiment.model, dataset, max_windows)
-    n = len(session)
-    table = np.asarray(experiment.model.item_embedding.embeddings).astype(np.float32)
-    fp_lists = windows.fp_sequences()[:n]
-    fp_window = np.concatenate([np.full(len(f), i) for i, f in enumerate(fp_lists)] + [np.zeros(0, int)])
-    fp_items = np.concatenate(fp_lists + [np.zeros(0, np.int32)])
-    summaries.projector(session, table[windows.targets[:n]], table[fp_items], fp_window)
-
-
 @user_errors
 def main(argv=None):
     args = parser().parse_args(argv)
@@ -162,7 +139,7 @@ def main(argv=None):
     if args.export:
         from fpam_tf import export
 
-        export.main(["--run-dir", str(run_dir.path)])
+        export.main(["--run-dir", str(run_dir.path), "--export-base", args.export_base])
     return result
 
 

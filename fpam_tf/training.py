@@ -197,12 +197,24 @@ def write_test_results(experiment: Experiment, run_dir: RunDir) -> dict:
     return result
 
 
-def session_embeddings(model, dataset, max_windows: int) -> np.ndarray:
-    """float32 ``e_seq`` of the first ``max_windows`` windows of a dataset (for the projector)."""
+def projector_embeddings(experiment: Experiment, max_windows: int = 1000):
+    """The paper's Figure 3 points for the first ``max_windows`` test windows.
+
+    Returns ``(session [n, D], positive [n, D], fp [m, D], fp_window [m])``: e_seq of each window,
+    its target's (a true positive's) embedding, and the embeddings of its session's FP items with
+    the window each belongs to.
+    """
+    windows = experiment.evaluation_windows("test")
     chunks, total = [], 0
-    for features, _, _ in dataset:
-        chunks.append(np.asarray(model.session_embedding(features)).astype(np.float32))
+    for features, _, _ in experiment.evaluation_dataset("test"):
+        chunks.append(np.asarray(experiment.model.session_embedding(features)).astype(np.float32))
         total += len(chunks[-1])
         if total >= max_windows:
             break
-    return np.concatenate(chunks)[:max_windows]
+    session = np.concatenate(chunks)[:max_windows]
+    n = len(session)
+    table = np.asarray(experiment.model.item_embedding.embeddings).astype(np.float32)
+    fp_lists = windows.fp_sequences()[:n]
+    fp_window = np.repeat(np.arange(n), [len(f) for f in fp_lists])
+    fp_items = np.concatenate(fp_lists) if fp_lists else np.zeros(0, np.int32)
+    return session, table[windows.targets[:n]], table[fp_items], fp_window

@@ -70,7 +70,8 @@ def cli_args(run_dir, tfds_dir, *extra):
 @pytest.fixture(scope="module")
 def finished_run(tfds_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "narm"
-    result = run_cli(cli_args(run_dir, tfds_dir, "--epochs", "2", "--quiet"))
+    export_base = run_dir.parent / "saved_models"
+    result = run_cli(cli_args(run_dir, tfds_dir, "--epochs", "2", "--quiet", "--export", "--export-base", str(export_base)))
     assert result.returncode == 0, result.stderr[-3000:]
     return RunDir(run_dir), result
 
@@ -86,6 +87,7 @@ def test_train_cli_writes_config_checkpoints_and_test_metrics(finished_run):
     assert len(run_dir.vocabulary.read_text().splitlines()) > 100
     progress = json.loads(run_dir.progress.read_text())
     assert progress["epoch"] == 2 and len(progress["history"]) == 2
+    assert (run_dir.path.parent / "saved_models" / "narm" / "1" / "saved_model.pb").is_file()  # train --export
 
 
 def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_projector(finished_run):
