@@ -1,0 +1,542 @@
+"""``python -m benchmarks.reproduce``: the reproduction grid of the paper's Tables 2-3, resumable.
+
+For each dataset: every backbone x method cell (Vanilla, FP-Simple, FP-Metric, FP-AdaMetric with the
+paper's positives-only context; FP-Simple / FP-Metric / FP-AdaMetric with ``--context all``; for NARM
+a sweep of the FP target weight w with context all + FP-AdaMetric) over seeds, plus the baselines
+(POP, S-POP, SKNN, FP-aware S-POP / SKNN). ``--sweep`` instead trains the λ x m grid of NARM /
+FP-AdaMetric, judged on validation MRR@20. Each cell x seed is a run directory
+``<runs-dir>/<dataset>/<cell>-s<seed>``; one holding ``metrics.json`` is never retrained.
+
+Every invocation then collects all finished cells from disk and writes ``<out>/<dataset>.json``,
+``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the report ``docs/REPRODUCTION.md``.
+
+Examples::
+
+    python -m benchmarks.reproduce --quick                       # minutes: synthetic smoke grid
+    python -m benchmarks.reproduce --datasets spotify --epochs 8 # the real grid
+    python -m benchmarks.reproduce --datasets spotify --epochs 8 --sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fpam_tf.metrics import KS, METRIC_NAMES
+from fpam_tf.model import DEFAULT_LAMBDA, DEFAULT_MARGIN, METHODS, MethodConfig
+from fpam_tf.runs import RunConfig, RunDir, write_json_atomic, write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ("spotify", "synthetic")
+BACKBONES = ("narm", "srgnn", "stamp", "gru4rec")
+FP_TARGET_WEIGHTS = (0.25, 0.5, 1.0)  # w = 0 is the plain context-all FP-AdaMetric cell.
+SWEEP_LAMBDAS = (0.01, 0.1, 1.0)
+SWEEP_MARGINS = (0.5, 1.0, 2.0)
+BASELINE_CELLS = (("pop", False), ("spop", False), ("sknn", False), ("pop", True), ("spop", True), ("sknn", True))
+METHOD_LABELS = {"vanilla": "Vanilla", "fp-simple": "FP-Simple", "fp-metric": "FP-Metric", "fp-adametric": "FP-AdaMetric"}
+BACKBONE_LABELS = {"narm": "NARM", "srgnn": "SR-GNN", "stamp": "STAMP", "gru4rec": "GRU4Rec"}
+SELECTION = "mrr@20"
+
+# --quick: a synthetic log and model small enough for the test suite.
+QUICK_DATASET_OPTIONS = {"num_sessions": 600, "num_users": 60, "num_items": 300}
+QUICK_MODEL = {"embedding_dim": 16, "hidden_units": 16, "batch_size": 128}
+QUICK_MAX_STEPS = 3
+QUICK_BACKBONES = ("narm", "gru4rec")
+QUICK_FP_TARGET_WEIGHTS = (1.0,)
+
+# The paper's Table 2 (Spotify), test, percent: {(backbone, method): {"hr@20": ..., "mrr@20": ...}}.
+# PLACEHOLDER: the paper's exact figures were not available where this script was written (no copy
+# of the paper offline), so it is empty rather than filled from memory. Fill it from the paper's
+# Table 2 and the report prints it beside ours.
+PAPER_TABLE2_SPOTIFY: dict[tuple[str, str], dict[str, float]] = {}
+
+# Peer framework on the same Spotify windows (PROTOCOL §6; RecBole 1.2.1), test HR@20 / MRR@20, percent.
+PEER_SPOTIFY = {
+    "narm-vanilla": (35.98, 15.27), "narm-fp-simple": (28.79, 10.77), "narm-fp-simple-all": (36.49, 12.92),
+    "gru4rec-vanilla": (34.18, 15.12), "gru4rec-fp-simple": (24.23, 8.94),
+    "stamp-vanilla": (29.86, 15.01), "stamp-fp-simple": (23.32, 8.33),
+    "srgnn-vanilla": (39.92, 21.49), "srgnn-fp-simple": (33.20, 15.24),
+    "spop": (None, 7.79), "spop-fp": (None, 6.06), "pop-fp": (None, 1.13),
+}
+PEER_NOTE = ("RecBole 1.2.1, emb/hidden 100, batch 512, CE over all items, Adam 1e-3, 8 epochs, best validation "
+             "MRR@20. Its `all-events input, positives-only targets` NARM run has no skip flag; ours "
+             "(`fp-simple-all`) adds a learned skip-flag embedding. The peer's POP counts train positives "
+             "(our `pop-fp`).")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One row of the grid: a trained model (``method`` set, one run per seed) or a baseline (no seeds).
+
+    Attributes:
+      name: unique within a dataset, e.g. ``narm-fp-adametric-all``; its run dirs are ``<name>-s<seed>``.
+      backbone: backbone name, or ``"baselines"``.
+      label: the row label of the tables.
+      method: the model's method, ``None`` for a baseline.
+      baseline: ``(name, fp_aware)`` of a baseline, ``None`` for a model.
+      group: ``main``, ``weight`` (FP target weight sweep) or ``sweep`` (λ x m).
+    """
+
+    name: str
+    backbone: str
+    label: str
+    method: MethodConfig | None = None
+    baseline: tuple[str, bool] | None = None
+    group: str = "main"
+
+
+def method_cell(backbone: str, method: str, *, context: str | None = None, weight: float | None = None,
+                fp_lambda: float | None = None, margin: float | None = None, group: str = "main") -> Cell:
+    """The cell of ``backbone`` trained with ``MethodConfig.preset(method, ...)``, named by what differs."""
+    config = MethodConfig.preset(method, context=context, fp_target_weight=weight, fp_lambda=fp_lambda, margin=margin)
+    name, label = f"{backbone}-{method}", METHOD_LABELS[method]
+    if method != "vanilla" and config.context == "all":
+        name, label = name + "-all", label + " (context all)"
+    if weight is not None:
+        name, label = name + f"-w{weight:g}", label + f", w={weight:g}"
+    if group == "sweep" and (config.fp_lambda, config.margin) != (DEFAULT_LAMBDA, DEFAULT_MARGIN):
+        name, label = name + f"-l{config.fp_lambda:g}-m{config.margin:g}", label + f", λ={config.fp_lambda:g}, m={config.margin:g}"
+    return Cell(name=name, backbone=backbone, label=label, method=config, group=group)
+
+
+def grid(backbones, methods, fp_target_weights=FP_TARGET_WEIGHTS) -> list[Cell]:
+    """The main grid: per backbone the paper's methods, the context-all variants, NARM's w sweep; the baselines."""
+    cells = []
+    for backbone in backbones:
+        cells += [method_cell(backbone, m) for m in METHODS if m in methods]
+        cells += [method_cell(backbone, m, context="all") for m in METHODS[1:] if m in methods]
+        if backbone == "narm" and "fp-adametric" in methods:
+            cells += [method_cell(backbone, "fp-adametric", context="all", weight=w, group="weight")
+                      for w in fp_target_weights]
+    for name, fp_aware in BASELINE_CELLS:
+        label = {"pop": "POP", "spop": "S-POP", "sknn": "SKNN"}[name] + (" (FP-aware)" if fp_aware else "")
+        cells.append(Cell(name=name + ("-fp" if fp_aware else ""), backbone="baselines", label=label,
+                          baseline=(name, fp_aware)))
+    return cells
+
+
+def sweep_grid() -> list[Cell]:
+    """λ x m of NARM / FP-AdaMetric (context positives); the default point is the main grid's cell."""
+    return [method_cell("narm", "fp-adametric", fp_lambda=lam, margin=m, group="sweep")
+            for lam in SWEEP_LAMBDAS for m in SWEEP_MARGINS]
+
+
+# ----------------------------------------------------------------------------------------------
+# Running cells
+
+
+@dataclasses.dataclass
+class DatasetPlan:
+    """What is needed to train one dataset's cells: its name, raw data, options and model settings."""
+
+    name: str
+    data_dir: str | None
+    dataset_options: dict
+    model_settings: dict
+    epochs: int
+    max_steps_per_epoch: int | None
+
+
+def run_config(plan: DatasetPlan, cell: Cell, seed: int) -> RunConfig:
+    """The :class:`RunConfig` of ``cell`` at ``seed``."""
+    return RunConfig(dataset=plan.name, data_dir=plan.data_dir, model=cell.backbone, method=cell.method,
+                     epochs=plan.epochs, seed=seed, dataset_options=plan.dataset_options, **plan.model_settings)
+
+
+def cell_dir(runs_dir: Path, dataset: str, cell: Cell, seed: int | None) -> RunDir:
+    """Run directory of a cell (``<cell>-s<seed>``; baselines, which have no seed: ``<cell>``)."""
+    return RunDir(runs_dir / dataset / (cell.name if seed is None else f"{cell.name}-s{seed}"))
+
+
+def run_cell(plan: DatasetPlan, cell: Cell, seeds, runs_dir: Path, data_loader, tfds_dir) -> None:
+    """Trains (or fits) every unfinished seed of ``cell``, printing one line per run."""
+    from fpam_tf import train
+    from fpam_tf.baselines import evaluate_baseline
+
+    for seed in ([None] if cell.baseline else seeds):
+        run_dir = cell_dir(runs_dir, plan.name, cell, seed)
+        tag = f"[{plan.name}] {cell.name}" + ("" if seed is None else f" seed {seed}")
+        if run_dir.metrics_json.is_file():
+            print(f"{tag}: done already, skipped", flush=True)
+            continue
+        started = time.perf_counter()
+        if cell.baseline:
+            name, fp_aware = cell.baseline
+            metrics = evaluate_baseline(name, data_loader(), "test", fp_aware)
+            write_json_atomic(run_dir.metrics_json, {
+                "dataset": plan.name, "model": name, "method": cell.name, "split": "test", "units": "percent",
+                "metrics": {k: round(v, 4) for k, v in metrics.items()},
+                "config": {"baseline": name, "fp_aware": fp_aware}})
+        else:
+            metrics = train.run(run_config(plan, cell, seed), run_dir, tfds_dir=tfds_dir, verbose=0,
+                                max_steps_per_epoch=plan.max_steps_per_epoch, data=data_loader())["metrics"]
+        print(f"{tag}: MRR@20 {metrics['mrr@20']:.2f}  HR@20 {metrics['hr@20']:.2f}  "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+def make_data_loader(plan: DatasetPlan, tfds_dir):
+    """A function returning the dataset's :class:`ProtocolData`, prepared on first call and then reused."""
+    from fpam_tf.training import load_protocol_data
+
+    cache = []
+
+    def load():
+        if not cache:
+            config = RunConfig(dataset=plan.name, data_dir=plan.data_dir, dataset_options=plan.dataset_options)
+            cache.append(load_protocol_data(config, tfds_dir=tfds_dir)[0])
+        return cache[0]
+
+    return load
+
+
+# ----------------------------------------------------------------------------------------------
+# Collecting results
+
+
+def mean_std(values: list[dict]) -> tuple[dict, dict]:
+    """Per-key mean and sample std (0 for a single value) of a list of metric dicts."""
+    keys = values[0].keys()
+    stacked = {k: np.array([v[k] for v in values], dtype=np.float64) for k in keys}
+    return ({k: round(float(a.mean()), 4) for k, a in stacked.items()},
+            {k: round(float(a.std(ddof=1)) if len(a) > 1 else 0.0, 4) for k, a in stacked.items()})
+
+
+def training_seconds(run_dir: RunDir) -> float:
+    """Seconds spent in training epochs (from the run's progress record; 0 when unknown)."""
+    if not run_dir.progress.is_file():
+        return 0.0
+    return float(sum(r.get("seconds", 0.0) for r in json.loads(run_dir.progress.read_text())["history"]))
+
+
+def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
+    """The finished runs of every cell: ``{cell name: {label, config, seeds: {seed: metrics}, mean, std, ...}}``.
+
+    Cells with no finished run are left out.
+    """
+    results = {}
+    for cell in cells:
+        per_seed, validation, seconds, config = {}, {}, 0.0, None
+        for seed in ([None] if cell.baseline else seeds):
+            run_dir = cell_dir(runs_dir, dataset, cell, seed)
+            if not run_dir.metrics_json.is_file():
+                continue
+            record = json.loads(run_dir.metrics_json.read_text())
+            key = "-" if seed is None else str(seed)
+            per_seed[key] = record["metrics"]
+            config = record["config"]
+            if record.get("best_validation_mrr@20") is not None:
+                validation[key] = record["best_validation_mrr@20"]
+            seconds += training_seconds(run_dir)
+        if not per_seed:
+            continue
+        mean, std = mean_std(list(per_seed.values()))
+        results[cell.name] = {"label": cell.label, "backbone": cell.backbone, "group": cell.group,
+                              "config": config, "seeds": per_seed, "mean": mean, "std": std,
+                              "best_validation_mrr@20": validation, "training_seconds": round(seconds, 1)}
+        if validation:
+            results[cell.name]["validation_mean"] = round(float(np.mean(list(validation.values()))), 4)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables, figure, report
+
+
+TABLE_KEYS = [f"{name}@{k}" for name in METRIC_NAMES for k in KS]
+
+
+def cell_value(result: dict, key: str) -> str:
+    """``"mean ± std"`` of one metric (just the mean for a single run)."""
+    mean, std = result["mean"][key], result["std"][key]
+    return f"{mean:.2f}" if len(result["seeds"]) == 1 else f"{mean:.2f} ± {std:.2f}"
+
+
+def table2(results: dict, groups=("main",)) -> str:
+    """The paper's Table 2 shape: rows backbone x method, columns HR / MRR / NDCG @ 5, 10, 20, 50, 100."""
+    head = "| backbone | method | " + " | ".join(k.upper() for k in TABLE_KEYS) + " |"
+    lines = [head, "| --- | --- | " + " | ".join("---:" for _ in TABLE_KEYS) + " |"]
+    for name, r in results.items():
+        if r["group"] in groups:
+            backbone = BACKBONE_LABELS.get(r["backbone"], r["backbone"])
+            lines.append(f"| {backbone} | {r['label']} | " + " | ".join(cell_value(r, k) for k in TABLE_KEYS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def small_table(rows: list[tuple[str, str]], results: dict, keys=("hr@20", "mrr@20", "ndcg@20")) -> str:
+    """Rows ``(label, cell name)`` x ``keys``; a cell without results shows ``-``."""
+    lines = ["| | " + " | ".join(k.upper() for k in keys) + " |", "| --- | " + " | ".join("---:" for _ in keys) + " |"]
+    for label, name in rows:
+        values = [cell_value(results[name], k) if name in results else "-" for k in keys]
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_table(results: dict) -> str:
+    """The paper's Table 3 shape for NARM, from the main grid's cells."""
+    return small_table([("FP-AdaMetric", "narm-fp-adametric"), ("w/o adaptive module (= FP-Metric)", "narm-fp-metric"),
+                        ("w/o metric term (= FP-Simple)", "narm-fp-simple"), ("Vanilla", "narm-vanilla")], results)
+
+
+def weight_table(results: dict, weights=FP_TARGET_WEIGHTS) -> str:
+    """NARM, FP-AdaMetric with context all, by FP target weight w (w = 0 is the plain context-all cell)."""
+    rows = [("w = 0", "narm-fp-adametric-all")]
+    rows += [(f"w = {w:g}", method_cell("narm", "fp-adametric", context="all", weight=w).name) for w in weights]
+    return small_table(rows, results)
+
+
+def sweep_table(results: dict) -> tuple[str, str]:
+    """Validation MRR@20 (mean over seeds) of the λ x m grid, and a sentence on where the default stands."""
+    by_point = {}
+    for cell in sweep_grid():
+        r = results.get(cell.name)
+        if r and "validation_mean" in r:
+            by_point[(cell.method.fp_lambda, cell.method.margin)] = r["validation_mean"]
+    lines = ["| λ \\ m | " + " | ".join(f"{m:g}" for m in SWEEP_MARGINS) + " |",
+             "| --- | " + " | ".join("---:" for _ in SWEEP_MARGINS) + " |"]
+    for lam in SWEEP_LAMBDAS:
+        values = [f"{by_point[(lam, m)]:.2f}" if (lam, m) in by_point else "-" for m in SWEEP_MARGINS]
+        lines.append(f"| {lam:g} | " + " | ".join(values) + " |")
+    default = by_point.get((DEFAULT_LAMBDA, DEFAULT_MARGIN))
+    if len(by_point) < 2 or default is None:
+        return "\n".join(lines) + "\n", "The sweep has not been run yet (`--sweep`); the defaults are not justified by it."
+    (best_lam, best_m), best = max(by_point.items(), key=lambda item: item[1])
+    if (best_lam, best_m) == (DEFAULT_LAMBDA, DEFAULT_MARGIN):
+        sentence = (f"The default λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} has the best validation MRR@20 "
+                    f"({default:.2f}) of the {len(by_point)} points run.")
+    else:
+        sentence = (f"The best validation MRR@20 of the {len(by_point)} points run is λ = {best_lam:g}, m = {best_m:g} "
+                    f"({best:.2f}); the default λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} reaches {default:.2f} "
+                    f"({default - best:+.2f}).")
+    return "\n".join(lines) + "\n", sentence
+
+
+def bar_chart(results: dict, path: Path, title: str) -> None:
+    """Grouped bars of test MRR@20 (mean, std as error bars): one group per backbone (and the baselines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    main = {n: r for n, r in results.items() if r["group"] == "main"}
+    groups = list(dict.fromkeys(r["backbone"] for r in main.values()))
+    width = max(len([r for r in main.values() if r["backbone"] == g]) for g in groups) if groups else 1
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups) * width / 3), 4.5))
+    bar = 0.8 / width
+    labels = list(dict.fromkeys(r["label"] for r in main.values()))
+    colours = {label: plt.cm.tab20(i % 20) for i, label in enumerate(labels)}
+    for g, group in enumerate(groups):
+        members = [r for r in main.values() if r["backbone"] == group]
+        for i, r in enumerate(members):
+            ax.bar(g + (i - (len(members) - 1) / 2) * bar, r["mean"]["mrr@20"], bar, yerr=r["std"]["mrr@20"],
+                   color=colours[r["label"]], label=r["label"], capsize=2)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=7, ncol=2)
+    ax.set_xticks(range(len(groups)), [BACKBONE_LABELS.get(g, g) for g in groups])
+    ax.set_ylabel("test MRR@20 (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def agreement(results: dict) -> list[str]:
+    """Sentences, one per backbone, generated from the numbers: the paper's ordering and the best FP-aware cell."""
+    sentences = []
+    for backbone in dict.fromkeys(r["backbone"] for r in results.values() if r["backbone"] != "baselines"):
+        names = {m: f"{backbone}-{m}" for m in METHODS}
+        label = BACKBONE_LABELS.get(backbone, backbone)
+        have = all(names[m] in results for m in ("vanilla", "fp-simple", "fp-adametric"))
+        if have:
+            ada, simple, vanilla = (results[names[m]] for m in ("fp-adametric", "fp-simple", "vanilla"))
+            for key in ("mrr@20", "hr@20"):
+                a, s, v = ada["mean"][key], simple["mean"][key], vanilla["mean"][key]
+                holds = a > s > v
+                sentences.append(
+                    f"{label}, {key.upper()}: FP-AdaMetric > FP-Simple > Vanilla "
+                    f"{'holds' if holds else 'does not hold'} (FP-AdaMetric {cell_value(ada, key)}, FP-Simple {cell_value(simple, key)}, "
+                    f"Vanilla {cell_value(vanilla, key)}; FP-AdaMetric - FP-Simple {a - s:+.2f}, FP-Simple - Vanilla {s - v:+.2f}).")
+        references = [results[names[m]] for m in ("vanilla", "fp-simple") if names[m] in results]
+        aware = {n: r for n, r in results.items() if r["backbone"] == backbone and n not in
+                 (names["vanilla"], names["fp-simple"]) and r["group"] in ("main", "weight")}
+        if not references or not aware:
+            continue
+        reference = max(references, key=lambda r: r["mean"]["mrr@20"])
+        best_name, best = max(aware.items(), key=lambda item: item[1]["mean"]["mrr@20"])
+        gap = best["mean"]["mrr@20"] - reference["mean"]["mrr@20"]
+        winners = [r["label"] for r in aware.values() if r["mean"]["mrr@20"] > reference["mean"]["mrr@20"]]
+        if winners:
+            sentences.append(f"{label}: {len(winners)} FP-aware configuration(s) beat the best of Vanilla and FP-Simple "
+                             f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}) on test MRR@20: "
+                             f"{', '.join(winners)}; the best is {best['label']} ({cell_value(best, 'mrr@20')}, {gap:+.2f}).")
+        else:
+            sentences.append(f"{label}: no FP-aware configuration beats the best of Vanilla and FP-Simple "
+                             f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}); the closest is "
+                             f"{best['label']} ({cell_value(best, 'mrr@20')}, {gap:+.2f}).")
+    return sentences
+
+
+def peer_section(results: dict) -> str:
+    """Ours beside the paper's Table 2 (when filled in) and the peer framework's figures, Spotify only."""
+    lines = ["| cell | ours HR@20 | ours MRR@20 | peer HR@20 | peer MRR@20 | Δ MRR@20 (ours - peer) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, (hr, mrr) in PEER_SPOTIFY.items():
+        r = results.get(name)
+        ours_hr = cell_value(r, "hr@20") if r else "-"
+        ours_mrr = cell_value(r, "mrr@20") if r else "-"
+        delta = f"{r['mean']['mrr@20'] - mrr:+.2f}" if r else "-"
+        lines.append(f"| {name} | {ours_hr} | {ours_mrr} | {'-' if hr is None else f'{hr:.2f}'} | {mrr:.2f} | {delta} |")
+    text = "Peer framework on the same windows (" + PEER_NOTE + ")\n\n" + "\n".join(lines) + "\n\n"
+    if PAPER_TABLE2_SPOTIFY:
+        rows = ["| backbone | method | paper HR@20 | paper MRR@20 | ours HR@20 | ours MRR@20 |",
+                "| --- | --- | ---: | ---: | ---: | ---: |"]
+        for (backbone, method), paper in PAPER_TABLE2_SPOTIFY.items():
+            r = results.get(f"{backbone}-{method}")
+            rows.append(f"| {backbone} | {method} | {paper['hr@20']:.2f} | {paper['mrr@20']:.2f} | "
+                        f"{cell_value(r, 'hr@20') if r else '-'} | {cell_value(r, 'mrr@20') if r else '-'} |")
+        text += "The paper's Table 2 (Spotify) beside ours:\n\n" + "\n".join(rows) + "\n"
+    else:
+        text += ("**The paper's Table 2 figures are not included**: no copy of the paper was available when this "
+                 "report's generator was written, and numbers are not filled in from memory. Fill "
+                 "`PAPER_TABLE2_SPOTIFY` in `benchmarks/reproduce.py` to print them here. Note that the paper's "
+                 "Spotify data is the full MSSD under its own preprocessing, not this 40k-session sample, so "
+                 "absolute figures are not expected to match; the orderings are what can be compared.\n")
+    return text
+
+
+def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path) -> str:
+    """The report's section of one dataset."""
+    results = summary["cells"]
+    figure = os.path.relpath(out_dir / f"{dataset}_mrr20.png", docs_path.parent)
+    sweep, sweep_sentence = sweep_table(results)
+    parts = [
+        f"## {dataset}\n",
+        f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))}, "
+        f"{summary['training_seconds']:.0f} s of training in all cells (this invocation's wall time: "
+        f"{summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds (PROTOCOL §5).\n",
+        "### Table 2 shape\n", table2(results, groups=("main",)),
+        f"![test MRR@20 per backbone and method]({figure})\n",
+        "### Ablation (NARM, the paper's Table 3 shape)\n", ablation_table(results),
+        "### FP target weight (NARM, FP-AdaMetric, context all)\n", weight_table(results, summary["fp_target_weights"]),
+        "### λ and m (NARM, FP-AdaMetric, validation MRR@20, mean over seeds)\n", sweep, sweep_sentence + "\n",
+        "### What agrees and what does not\n", "\n".join(f"- {s}" for s in agreement(results)) or "- (no cells yet)",
+        "",
+    ]
+    if dataset == "spotify":
+        parts += ["### Beside the paper and a peer framework\n", peer_section(results)]
+    return "\n".join(parts) + "\n"
+
+
+def write_dataset_outputs(dataset: str, summary: dict, out_dir: Path) -> None:
+    """``<out>/<dataset>.json``, ``.md`` and ``_mrr20.png``."""
+    write_json_atomic(out_dir / f"{dataset}.json", summary)
+    title = f"# {dataset}: test metrics (percent), epoch cap {summary['epochs']}, seeds {summary['seeds']}\n\n"
+    write_text_atomic(out_dir / f"{dataset}.md", title + table2(summary["cells"], groups=("main", "weight", "sweep")))
+    bar_chart(summary["cells"], out_dir / f"{dataset}_mrr20.png", f"{dataset}: test MRR@20")
+
+
+def write_report(summaries: dict, out_dir: Path, docs_path: Path, command: str) -> None:
+    """``docs/REPRODUCTION.md`` from the per-dataset summaries."""
+    header = ("# Reproduction of FPAdaMetric (Jeong et al., AAAI 2022)\n\n"
+              "Generated by `python -m benchmarks.reproduce`; do not edit by hand. Every figure below is read from "
+              "the run directories, and every sentence of the *what agrees* sections is computed from them.\n\n"
+              f"Command: `{command}`\n\n"
+              "Methods: Vanilla (all events, FP targets kept), FP-Simple (positives only), FP-Metric / FP-AdaMetric "
+              "(FP-Simple + the FP metric term, mean / adaptive), `context all` = every event as input with a learned "
+              "skip flag and positives-only targets; w = cross-entropy weight of FP targets. Baselines: POP, S-POP, "
+              "SKNN (k = 100, 500 most recent candidate sessions); FP-aware baselines use positives only.\n\n")
+    sections = [dataset_section(name, summary, out_dir, docs_path) for name, summary in summaries.items()]
+    write_text_atomic(docs_path, header + "\n".join(sections))
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", default="spotify,synthetic", help="comma-separated, of: " + ", ".join(DATASETS))
+    p.add_argument("--spotify-dir", default=str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"))
+    p.add_argument("--backbones", default=",".join(BACKBONES))
+    p.add_argument("--methods", default=",".join(METHODS), help="methods of the grid (the baselines always run)")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--epochs", type=int, default=8, help="epoch cap (early stopping on validation MRR@20 may stop sooner)")
+    p.add_argument("--out", default="results")
+    p.add_argument("--runs-dir", default="runs/reproduce")
+    p.add_argument("--docs", default="docs/REPRODUCTION.md", help="where the report goes")
+    p.add_argument("--tfds-dir", default=None)
+    p.add_argument("--sweep", action="store_true", help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid")
+    p.add_argument("--quick", action="store_true",
+                   help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones")
+    return p
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def dataset_plans(args) -> list[DatasetPlan]:
+    """The datasets to run; Spotify is skipped with a message when its folder is absent."""
+    plans = []
+    model_settings = QUICK_MODEL if args.quick else {}
+    max_steps = QUICK_MAX_STEPS if args.quick else None
+    for name in (["synthetic"] if args.quick else split_list(args.datasets)):
+        if name not in DATASETS:
+            raise SystemExit(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        if name == "spotify":
+            if not Path(args.spotify_dir).exists():
+                print(f"Skipping spotify: {args.spotify_dir} not found (pass --spotify-dir).", flush=True)
+                continue
+            plans.append(DatasetPlan(name, str(Path(args.spotify_dir).resolve()), {}, model_settings, args.epochs, max_steps))
+        else:
+            options = QUICK_DATASET_OPTIONS if args.quick else {}
+            plans.append(DatasetPlan(name, None, options, model_settings, 1 if args.quick else args.epochs, max_steps))
+    return plans
+
+
+def main(argv=None) -> dict:
+    import sys
+
+    args = parser().parse_args(argv)
+    started = time.perf_counter()
+    backbones = list(QUICK_BACKBONES) if args.quick else split_list(args.backbones)
+    unknown = sorted(set(backbones) - set(BACKBONES)) + sorted(set(split_list(args.methods)) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"unknown backbone(s) or method(s): {', '.join(unknown)}")
+    seeds = [0] if args.quick else [int(s) for s in split_list(args.seeds)]
+    weights = QUICK_FP_TARGET_WEIGHTS if args.quick else FP_TARGET_WEIGHTS
+    main_cells = grid(backbones, split_list(args.methods), weights)
+    to_run = sweep_grid() if args.sweep else main_cells  # the sweep holds the default point too
+    runs_dir, out_dir = Path(args.runs_dir), Path(args.out)
+    summaries = {}
+    for plan in dataset_plans(args):
+        loader = make_data_loader(plan, args.tfds_dir)
+        dataset_started = time.perf_counter()
+        for cell in to_run:
+            run_cell(plan, cell, seeds, runs_dir, loader, args.tfds_dir)
+        cells = collect(plan.name, main_cells + [c for c in sweep_grid() if c.name != "narm-fp-adametric"], seeds, runs_dir)
+        summary = {"dataset": plan.name, "epochs": plan.epochs, "seeds": seeds, "fp_target_weights": list(weights),
+                   "max_steps_per_epoch": plan.max_steps_per_epoch, "dataset_options": plan.dataset_options,
+                   "wall_seconds": round(time.perf_counter() - dataset_started, 1),
+                   "training_seconds": round(sum(r["training_seconds"] for r in cells.values()), 1), "cells": cells}
+        write_dataset_outputs(plan.name, summary, out_dir)
+        summaries[plan.name] = summary
+        print(f"[{plan.name}] {len(cells)} cells collected -> {out_dir / (plan.name + '.md')}", flush=True)
+        for sentence in agreement(cells):
+            print(f"  {sentence}")
+    if summaries:
+        write_report(summaries, out_dir, Path(args.docs), "python -m benchmarks.reproduce " + " ".join(sys.argv[1:] if argv is None else argv))
+        print(f"Report: {args.docs}  ({time.perf_counter() - started:.0f} s)")
+    return summaries
+
+
+if __name__ == "__main__":
+    main()
