@@ -171,11 +171,19 @@ class SessionRecommender(keras.Model):
         return self.encoder(inputs, training=training)
 
     def score(self, session_embedding):
-        """float32 logits [B, V] of every item; padding masked."""
-        table = ops.cast(self.item_embedding.embeddings, session_embedding.dtype)
-        logits = ops.cast(ops.matmul(session_embedding, ops.transpose(table)), "float32")
-        is_padding = ops.equal(ops.arange(self.num_items), 0)
-        return ops.where(is_padding[None, :], _MASKED_LOGIT, logits)
+        """float32 logits [B, V] of every item; padding masked.
+
+        The padding mask rides in the matrix product as one extra constant column (``1`` on the
+        session side, ``-1e9`` for row 0 and ``0`` elsewhere on the item side), so masking costs
+        no extra pass over the [B, V] logits, forward or backward.
+        """
+        dtype = session_embedding.dtype
+        table = ops.cast(self.item_embedding.embeddings, dtype)
+        padding_column = ops.cast(ops.where(ops.equal(ops.arange(self.num_items), 0), _MASKED_LOGIT, 0.0), dtype)
+        batch_ones = ops.ones_like(session_embedding[:, :1])
+        logits = ops.matmul(ops.concatenate([session_embedding, batch_ones], axis=1),
+                            ops.transpose(ops.concatenate([table, padding_column[:, None]], axis=1)))
+        return ops.cast(logits, "float32")
 
     def call(self, features, training=False):
         session_embedding = self.session_embedding(features, training=training)
@@ -203,10 +211,15 @@ class SessionRecommender(keras.Model):
             total = total + ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
         self.ce_tracker.update_state(ce_loss)
         self.fp_tracker.update_state(fp_loss)
+        # Read by compute_metrics in the same step (Keras calls it right after compute_loss).
+        self._ranking_this_step = not training
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        self.ranking.update_state(y, y_pred["logits"])
+        """Ranking metrics on evaluation steps only: in training they would cost a pass over
+        the [B, V] logits per step and nobody selects a model on them."""
+        if getattr(self, "_ranking_this_step", True):
+            self.ranking.update_state(y, y_pred["logits"])
         return self.get_metrics_result()
 
     def get_config(self):

@@ -123,3 +123,10 @@ def test_every_backbone_takes_a_training_step_under_the_jax_backend():
     assert sorted(line["backbone"] for line in lines) == ["gru4rec", "narm", "srgnn", "stamp"]
     for line in lines:
         assert line["first"]["fp_loss"] > 0 and np.isfinite(line["second"]["loss"])
+
+
+def test_ranking_metrics_are_computed_on_evaluation_steps_only():
+    model = small_model(MethodConfig.preset("vanilla"))
+    assert model.train_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == 0.0
+    model.reset_metrics()
+    assert model.test_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == pytest.approx(100.0)
