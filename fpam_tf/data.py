@@ -38,7 +38,7 @@ def stats(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **op
     prepared = datasets.load(name, data_dir, tfds_dir=tfds_dir, strict=strict, **options)
     figures = {"dataset": name, **ProtocolData.from_sessions(prepared.splits).stats(prepared.splits)}
     figures["config"] = prepared.config
-    figures["bad_rows"] = prepared.bad_rows.count if hasattr(prepared.bad_rows, "count") else prepared.bad_rows
+    figures["bad_rows"] = prepared.bad_rows.total
     return figures
 
 

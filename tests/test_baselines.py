@@ -2,7 +2,6 @@
 against a plain-Python one, metric aggregation, and PROTOCOL §6's S-POP / POP figures on Spotify."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,6 @@ from fpam_tf.baselines import BASELINES, POP, SKNN, SPOP, evaluate_baseline, eva
 from fpam_tf.metrics import ranking_metrics_numpy
 from fpam_tf.windows import EncodedSessions, ProtocolData, Vocabulary
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-SPOTIFY = SHARED_DATASETS / "spotify_mssd_sample"
 
 
 def encoded(sessions) -> EncodedSessions:
@@ -131,22 +128,12 @@ def test_metrics_are_the_reference_ranking_metrics_of_the_scores(name):
     assert evaluate_scores(iter(batches)) == got
 
 
-@pytest.fixture(scope="module")
-def spotify(tmp_path_factory):
-    if not SPOTIFY.is_dir():
-        pytest.skip(f"{SPOTIFY} not found")
-    from fpam_tf import datasets
-
-    prepared = datasets.load("spotify", SPOTIFY, tfds_dir=tmp_path_factory.mktemp("tfds"))
-    return ProtocolData.from_sessions(prepared.splits)
-
-
 @pytest.mark.parametrize("name, fp_aware, expected", [("spop", True, 6.06), ("pop", True, 1.13)])
-def test_spotify_figures_of_protocol(spotify, name, fp_aware, expected):
-    assert evaluate_baseline(name, spotify, "test", fp_aware)["mrr@20"] == pytest.approx(expected, abs=0.01)
+def test_spotify_figures_of_protocol(spotify_protocol, name, fp_aware, expected):
+    assert evaluate_baseline(name, spotify_protocol, "test", fp_aware)["mrr@20"] == pytest.approx(expected, abs=0.01)
 
 
 @pytest.mark.xfail(strict=True, reason="we get 7.85: PROTOCOL's 7.79 matches mid-rank ties (7.7906), "
                                        "which would give the positives-only prefix 6.02, not 6.06")
-def test_spotify_spop_all_events_prefix(spotify):
-    assert evaluate_baseline("spop", spotify, "test", False)["mrr@20"] == pytest.approx(7.79, abs=0.01)
+def test_spotify_spop_all_events_prefix(spotify_protocol):
+    assert evaluate_baseline("spop", spotify_protocol, "test", False)["mrr@20"] == pytest.approx(7.79, abs=0.01)

@@ -1,0 +1,43 @@
+"""``python -m fpam_tf.data stats``: the PROTOCOL §6 figures, and clear errors for bad names."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_spotify_sample_reproduces_the_protocol_counts(spotify_sample, spotify_protocol):
+    stats = spotify_protocol.stats(spotify_sample.splits)
+    assert stats["vocab_size"] == 17101
+    assert stats["train_windows_vanilla"] == 343959
+    assert stats["train_windows_fp"] == 153938
+    assert stats["train_windows_fp_all"] == 164692
+    assert stats["valid_windows"] == 16861
+    assert stats["test_windows"] == 15941
+    # The file holds 40,043 sessions; PROTOCOL §6's 40,044 / 32,035 counts the CSV header as a session.
+    assert stats["sessions"] == {"train": 32034, "validation": 4004, "test": 4005}
+    assert stats["events"] == 664570 and abs(stats["fp_ratio"] - 0.5103) < 1e-4
+
+
+def test_stats_cli_prints_one_json_object(spotify_sample):
+    tfds_dir = spotify_sample.tfds_path.split("/fpam_spotify/")[0]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "spotify", "--data-dir",
+                             str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"), "--tfds-dir", tfds_dir],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = json.loads(result.stdout)
+    assert (stats["vocab_size"], stats["train_windows_vanilla"], stats["test_windows"]) == (17101, 343959, 15941)
+    assert stats["bad_rows"] == 0
+
+
+def test_unknown_dataset_name_is_a_clear_error_without_traceback():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "spotfy"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "unknown dataset 'spotfy'" in result.stderr and "spotify" in result.stderr
+    assert "Traceback" not in result.stderr
