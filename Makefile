@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean-venv
+.PHONY: demo test test-slow bench reproduce clean-venv
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.data_throughput
 	$(PY) -m benchmarks.train_throughput
 	$(PY) -m benchmarks.serving_latency
+
+## Table 2 / Table 3 reproduction on the Spotify sample and the synthetic log (hours on 2 CPU cores; resumable).
+reproduce: $(STAMP)
+	$(PY) -m benchmarks.reproduce --datasets spotify,synthetic --epochs 8
+	$(PY) -m benchmarks.reproduce --datasets spotify --epochs 8 --sweep
 
 clean-venv:
 	rm -rf $(VENV)
