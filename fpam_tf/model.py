@@ -233,9 +233,7 @@ class SessionRecommender(keras.Model):
 
 def build_model(method: MethodConfig, *, backbone: str, num_items: int, num_users: int,
                 embedding_dim: int = 100, hidden_units: int = 100) -> SessionRecommender:
-    """The model for a method configuration (validates the backbone name)."""
-    if backbone not in backbones.BACKBONES:
-        raise ConfigError(f"unknown model {backbone!r}; choose one of {', '.join(backbones.BACKBONES)}")
+    """The model of a method configuration (an unknown backbone name is a ConfigError of the registry)."""
     return SessionRecommender(num_items=num_items, num_users=num_users, backbone=backbone,
                               embedding_dim=embedding_dim, hidden_units=hidden_units, flags=method.flags,
                               fp_lambda=method.fp_lambda, aggregation=method.aggregation,

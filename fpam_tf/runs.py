@@ -44,6 +44,16 @@ class RunConfig:
 
     RESUMABLE = ("epochs", "patience", "data_dir", "precision")
 
+    def validate(self) -> "RunConfig":
+        """Checks the dataset and model names before anything is written."""
+        from fpam_tf import backbones, datasets
+
+        if self.dataset not in datasets.NAMES:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(datasets.NAMES)}")
+        if self.model not in backbones.BACKBONES:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(backbones.BACKBONES)}")
+        return self
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -81,6 +91,7 @@ class RunDir:
 
         Returns True when the directory already held this run (training resumes).
         """
+        config.validate()
         if self.config.is_file():
             existing = self.read_config().to_json()
             wanted = config.to_json()

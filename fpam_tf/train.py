@@ -20,7 +20,7 @@ from fpam_tf import backbones, datasets
 from fpam_tf.cli import user_errors
 from fpam_tf.errors import ConfigError
 from fpam_tf.model import METHODS, FP_WEIGHTINGS, MethodConfig
-from fpam_tf.runs import PRECISIONS, RunConfig, RunDir, write_text_atomic
+from fpam_tf.runs import PRECISIONS, RunConfig, RunDir
 from fpam_tf.windows import CONTEXTS, FP_SCOPES
 
 
@@ -83,17 +83,13 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def config_from_args(args) -> RunConfig:
-    if args.dataset not in datasets.NAMES:
-        raise ConfigError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(datasets.NAMES)}")
-    if args.model not in backbones.BACKBONES:
-        raise ConfigError(f"unknown model {args.model!r}; choose one of {', '.join(backbones.BACKBONES)}")
     method = MethodConfig.preset(args.method, context=args.context, fp_target_weight=args.fp_target_weight,
                                  fp_lambda=args.fp_lambda, margin=args.margin, fp_weighting=args.fp_weighting,
                                  fp_scope=args.fp_scope)
     return RunConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, method=method,
                      embedding_dim=args.embedding_dim, hidden_units=args.hidden_units, batch_size=args.batch_size,
                      learning_rate=args.learning_rate, epochs=args.epochs, patience=args.patience, seed=args.seed,
-                     precision=args.precision, dataset_options=parse_options(args.dataset_option))
+                     precision=args.precision, dataset_options=parse_options(args.dataset_option)).validate()
 
 
 def run(config: RunConfig, run_dir: RunDir, *, tfds_dir=None, checkpoint_steps: int = 200, verbose: int = 1,

@@ -54,7 +54,7 @@ def test_bad_method_settings_are_config_errors(kwargs, message):
 
 
 def test_unknown_backbone_is_a_config_error():
-    with pytest.raises(ConfigError, match="unknown model 'bert4rec'"):
+    with pytest.raises(ConfigError, match="unknown backbone 'bert4rec'"):
         small_model(MethodConfig.preset("vanilla"), backbone="bert4rec")
 
 
