@@ -16,7 +16,7 @@ import numpy as np
 class RunSummaries:
     """Writes a run's TensorBoard summaries (TensorFlow backend)."""
 
-    def __init__(self, log_dir, *, log_every: int = 10):
+    def __init__(self, log_dir, *, log_every: int = 1):
         import tensorflow as tf
 
         self._tf = tf
