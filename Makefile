@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench reproduce clean-venv
+.PHONY: demo test test-slow bench reproduce pipeline clean-venv
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pipelines/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.data_throughput
 	$(PY) -m benchmarks.train_throughput
 	$(PY) -m benchmarks.serving_latency
+	$(PY) -m benchmarks.pipeline_scaling --replicas 1 4 16
+
+## The Beam / tensorflow-transform pipeline on the embedded default (DirectRunner): raw log -> pushed SavedModel.
+pipeline: $(STAMP)
+	$(PY) -m pipelines.run --dataset synthetic
 
 ## Table 2 / Table 3 reproduction on the Spotify sample and the synthetic log (hours on 2 CPU cores; resumable).
 reproduce: $(STAMP)

@@ -10,6 +10,7 @@ import dataclasses
 
 import keras
 from keras import ops
+from keras.src.losses.loss import scale_loss_for_distribution  # Keras 3's own helper; no public alias
 
 from fpam_tf import backbones
 from fpam_tf.errors import ConfigError
@@ -213,7 +214,9 @@ class SessionRecommender(keras.Model):
         self.fp_tracker.update_state(fp_loss)
         # Read by compute_metrics in the same step (Keras calls it right after compute_loss).
         self._ranking_this_step = not training
-        return total
+        # Under a tf.distribute strategy each replica's loss is divided by the replica count, so
+        # summed gradients are averages (what Keras's own compute_loss does); a no-op otherwise.
+        return scale_loss_for_distribution(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Ranking metrics on evaluation steps only: in training they would cost a pass over

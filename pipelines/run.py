@@ -1,0 +1,255 @@
+"""``python -m pipelines.run``: the whole pipeline, ExampleGen to Pusher, in one command.
+
+Locally on the embedded default (Beam DirectRunner, a small synthetic log, a few epochs)::
+
+    python -m pipelines.run --dataset synthetic
+
+On a cluster: ``--runner DataflowRunner|FlinkRunner|SparkRunner`` plus that runner's usual Beam
+options; every argument this parser does not know goes to Beam's ``PipelineOptions``::
+
+    python -m pipelines.run --dataset spotify --data-dir /data/mssd --runner FlinkRunner \\
+        --flink_master=host:8081 --environment_type=LOOPBACK
+
+A rerun with unchanged inputs skips every component; see docs/PIPELINES.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from fpam_tf import backbones, datasets
+from fpam_tf.cli import user_errors
+from fpam_tf.errors import ConfigError, DataError
+from fpam_tf.model import METHODS, MethodConfig
+from fpam_tf.runs import RunConfig
+from fpam_tf.train import parse_options
+from pipelines import evaluator, example_gen, pusher, raw_sources, statistics_gen, trainer, transform
+from pipelines.artifacts import Artifact, Execution, PipelineRoot
+from pipelines.beam_options import RUNNERS, pipeline_options
+from pipelines.errors import PipelineError
+
+logger = logging.getLogger("pipelines")
+# The embedded default's size: a few minutes end to end on 2 CPU cores.
+SMALL_SYNTHETIC = {"num_sessions": 2000, "num_users": 100, "num_items": 600}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything one pipeline run depends on (the command line, parsed)."""
+
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    dataset_options: dict = dataclasses.field(default_factory=dict)
+    pipeline_root: str = "pipeline_root/synthetic"
+    model: str = "narm"
+    method: str = "fp-adametric"
+    epochs: int = 3
+    batch_size: int = 256
+    embedding_dim: int = 32
+    hidden_units: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    max_steps_per_epoch: int | None = None
+    distribution: str = "none"
+    blessing_margin: float = 0.0
+    export_base: str = "saved_models"
+    name: str | None = None
+    k: int = 100
+    runner: str = "DirectRunner"
+    beam_args: tuple = ()
+    strict: bool = False
+    update_schema: bool = False
+    verbose: int = 0
+
+    def run_config(self, method: str) -> RunConfig:
+        """The training run of ``method`` on this pipeline's data (the data come from Transform, not ``data_dir``)."""
+        return RunConfig(dataset=self.dataset, model=self.model, method=MethodConfig.preset(method),
+                         embedding_dim=self.embedding_dim, hidden_units=self.hidden_units,
+                         batch_size=self.batch_size, learning_rate=self.learning_rate, epochs=self.epochs,
+                         seed=self.seed)
+
+
+def run_pipeline(settings: Settings) -> dict:
+    """Runs (or skips, when cached) every component in order; returns component name -> Execution."""
+    check_settings(settings)
+    root = PipelineRoot(settings.pipeline_root)
+    options = pipeline_options(settings.runner, settings.beam_args)
+    done = {"ExampleGen": run_example_gen(root, settings, options)}
+    examples = done["ExampleGen"]["examples"]
+    done["StatisticsGen"] = root.run_component(
+        statistics_gen.COMPONENT, inputs={"examples": examples}, config={}, outputs=["statistics"],
+        execute=lambda out: statistics_gen.run(examples.path, out["statistics"]))
+    done["Transform"] = run_transform(root, examples, options)
+    graph, transformed = done["Transform"]["transform_graph"], done["Transform"]["transformed_examples"]
+    done["Trainer"] = run_trainer(root, settings, trainer.COMPONENT, settings.method, graph, transformed)
+    model = done["Trainer"]["model"]
+    baseline = None
+    if settings.method != "vanilla":
+        done["BaselineTrainer"] = run_trainer(root, settings, "BaselineTrainer", "vanilla", graph, transformed)
+        baseline = done["BaselineTrainer"]["model"]
+    done["Evaluator"] = run_evaluator(root, settings, model, baseline)
+    done["Pusher"] = run_pusher(root, settings, model, done["Evaluator"], graph)
+    return done
+
+
+def check_settings(settings: Settings) -> None:
+    """ConfigError on an unknown method, backbone or distribution (before any component runs)."""
+    if settings.method not in METHODS:
+        raise ConfigError(f"unknown method {settings.method!r}; choose one of {', '.join(METHODS)}")
+    if settings.model not in backbones.BACKBONES:
+        raise ConfigError(f"unknown model {settings.model!r}; choose one of {', '.join(backbones.BACKBONES)}")
+    if settings.distribution not in trainer.DISTRIBUTIONS:
+        raise ConfigError(f"unknown --distribution {settings.distribution!r}; "
+                          f"choose one of {', '.join(trainer.DISTRIBUTIONS)}")
+
+
+def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Execution:
+    """ExampleGen over the raw input of ``settings`` (input schema checked against the pinned one)."""
+    try:
+        raw = raw_sources.resolve_input(settings.dataset, settings.data_dir, settings.dataset_options,
+                                        root.path / "raw")
+    except DataError as error:
+        raise PipelineError(example_gen.COMPONENT, str(error)) from error
+
+    def execute(out):
+        schema = {path: raw_sources.input_schema(raw, path) for path in raw.files}
+        example_gen.check_schema(root.component_dir(example_gen.COMPONENT), raw, schema, settings.update_schema)
+        (out["examples"] / "input_schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        return example_gen.run(raw, out["examples"], options=options, strict=settings.strict)
+
+    return root.run_component(
+        example_gen.COMPONENT, inputs={"files": raw_sources.file_stamps(raw)},
+        config={"dataset": raw.dataset, "thresholds": raw.thresholds, "strict": settings.strict},
+        outputs=["examples"], execute=execute)
+
+
+def run_transform(root: PipelineRoot, examples: Artifact, options) -> Execution:
+    """Transform of an examples artifact (tensorflow-transform's scratch files stay in the staging folder)."""
+    return root.run_component(
+        transform.COMPONENT, inputs={"examples": examples}, config={"min_count": transform.MIN_ITEM_COUNT},
+        outputs=["transform_graph", "transformed_examples"],
+        execute=lambda out: transform.run(examples.path, out["transform_graph"], out["transformed_examples"],
+                                          options=options, temp_dir=out["transform_graph"].parent / "tft_tmp"))
+
+
+def run_trainer(root: PipelineRoot, settings: Settings, component: str, method: str, graph: Artifact,
+                transformed: Artifact) -> Execution:
+    """A Trainer component (``component`` names it: the candidate or the Vanilla baseline) training ``method``."""
+    config = settings.run_config(method)
+    return root.run_component(
+        component, inputs={"transform_graph": graph, "transformed_examples": transformed},
+        config={"run": config.to_json(), "distribution": settings.distribution,
+                "max_steps_per_epoch": settings.max_steps_per_epoch},
+        outputs=["model"],
+        execute=lambda out: trainer.run(config, graph.path, transformed.path, out["model"],
+                                        distribution=settings.distribution,
+                                        max_steps_per_epoch=settings.max_steps_per_epoch, verbose=settings.verbose))
+
+
+def run_evaluator(root: PipelineRoot, settings: Settings, model: Artifact, baseline: Artifact | None) -> Execution:
+    """The Evaluator: the candidate against the Vanilla baseline and the model currently pushed (if any)."""
+    pushed = pusher.current_push(root, exclude_model=model.path)
+    inputs = {"model": model, "pushed": pushed and pushed["version_dir"]}
+    if baseline is not None:
+        inputs["baseline"] = baseline
+    return root.run_component(
+        evaluator.COMPONENT, inputs=inputs, config={"margin": settings.blessing_margin},
+        outputs=["evaluation", "blessing"],
+        execute=lambda out: evaluator.run(model.path, baseline and baseline.path, pushed, out,
+                                          margin=settings.blessing_margin))
+
+
+def run_pusher(root: PipelineRoot, settings: Settings, model: Artifact, evaluation: Execution,
+               graph: Artifact) -> Execution:
+    """The Pusher: exports a blessed model to ``settings.export_base``, records why an unblessed one was not."""
+    name = settings.name or f"{settings.dataset}-{settings.model}-{settings.method}"
+    # An exported model returns at most the whole catalogue: a tiny log's vocabulary can be below --k.
+    k = min(settings.k, transform_vocabulary_size(graph.path))
+    export_base = Path(settings.export_base).resolve()
+    report, blessing = evaluation["evaluation"], evaluation["blessing"]
+    return root.run_component(
+        pusher.COMPONENT, inputs={"model": model, "evaluation": report, "blessing": blessing, "transform_graph": graph},
+        config={"export_base": str(export_base), "name": name, "k": k}, outputs=["pushed_model"],
+        execute=lambda out: pusher.run(model.path, report.path, evaluator.is_blessed(blessing.path), graph.path,
+                                       out["pushed_model"], export_base=export_base, name=name, k=k))
+
+
+def transform_vocabulary_size(graph_dir: Path) -> int:
+    """Number of items in the transform graph's vocabulary (padding excluded)."""
+    asset = graph_dir / "transform_fn" / "assets" / transform.VOCABULARY
+    return len(asset.read_text(encoding="utf-8").splitlines())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(datasets.NAMES)}")
+    p.add_argument("--data-dir", default=None, help="raw log file or folder (not needed for synthetic)")
+    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader / generator option, e.g. skip_field=skip_1, num_sessions=5000 (repeatable)")
+    p.add_argument("--full-size", action="store_true",
+                   help="synthetic: the generator's default size instead of the small embedded default")
+    p.add_argument("--pipeline-root", default=None, help="artifact root (default: pipeline_root/<dataset>)")
+    p.add_argument("--model", default="narm", help=f"backbone: {', '.join(backbones.BACKBONES)}")
+    p.add_argument("--method", default="fp-adametric", help=f"candidate method: {', '.join(METHODS)}")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--embedding-dim", type=int, default=32)
+    p.add_argument("--hidden-units", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap on steps per epoch (smoke runs)")
+    p.add_argument("--distribution", choices=trainer.DISTRIBUTIONS, default="none",
+                   help="tf.distribute strategy of the Trainer (multiworker reads TF_CONFIG)")
+    p.add_argument("--blessing-margin", type=float, default=0.0,
+                   help="validation MRR@20 points the candidate must gain over the Vanilla baseline and the pushed model")
+    p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder")
+    p.add_argument("--name", default=None, help="served model name (default: <dataset>-<model>-<method>)")
+    p.add_argument("--k", type=int, default=100, help="results per session of the exported model")
+    p.add_argument("--runner", default="DirectRunner", help=f"Beam runner: {', '.join(RUNNERS)}")
+    p.add_argument("--strict", action="store_true", help="fail on the first malformed input row instead of skipping it")
+    p.add_argument("--update-schema", action="store_true", help="accept a changed input schema and pin the new one")
+    p.add_argument("--verbose", action="store_true", help="training progress bars")
+    return p
+
+
+def settings_from_args(argv=None) -> Settings:
+    """Parses the command line; arguments it does not know are Beam pipeline options."""
+    args, beam_args = parser().parse_known_args(argv)
+    options = parse_options(args.dataset_option)
+    if args.dataset == "synthetic" and not args.full_size:
+        options = {**SMALL_SYNTHETIC, **options}
+    return Settings(dataset=args.dataset, data_dir=args.data_dir, dataset_options=options,
+                    pipeline_root=args.pipeline_root or f"pipeline_root/{args.dataset}", model=args.model,
+                    method=args.method, epochs=args.epochs, batch_size=args.batch_size,
+                    embedding_dim=args.embedding_dim, hidden_units=args.hidden_units,
+                    learning_rate=args.learning_rate, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch,
+                    distribution=args.distribution, blessing_margin=args.blessing_margin,
+                    export_base=args.export_base, name=args.name, k=args.k, runner=args.runner,
+                    beam_args=tuple(beam_args), strict=args.strict, update_schema=args.update_schema,
+                    verbose=int(args.verbose))
+
+
+@user_errors
+def main(argv=None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Beam and TensorFlow log every stage at INFO; the pipeline's own lines are what a user needs.
+    for noisy in ("apache_beam", "tensorflow", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = settings_from_args(argv)
+    done = run_pipeline(settings)
+    for component, execution in done.items():
+        state = "skipped (cached)" if execution.skipped else "ran"
+        print(f"{component:16s} execution {execution.execution_id:3d}  {state}")
+    record = done["Pusher"]["pushed_model"].path
+    print(f"Pusher output: {record}")
+    return done
+
+
+if __name__ == "__main__":
+    main()
