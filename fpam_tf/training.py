@@ -130,7 +130,9 @@ def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 20
     while progress["epoch"] < config.epochs and progress["stopped"] is None:
         epoch = progress["epoch"]
         model.reset_metrics()
-        bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=None, unit_name="step")
+        # The logged values are already running epoch means (Keras trackers): shown as they are.
+        bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["loss", "ce_loss", "fp_loss"],
+                                  unit_name="step")
         if verbose:
             print(f"Epoch {epoch + 1}/{config.epochs}")
         started = time.perf_counter()
