@@ -473,6 +473,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs/reproduce")
     p.add_argument("--docs", default="docs/REPRODUCTION.md", help="where the report goes")
     p.add_argument("--tfds-dir", default=None)
+    p.add_argument("--fp-target-weights", default=None,
+                   help="NARM's FP-target-weight sweep, comma-separated (default: 0.25,0.5,1)")
     p.add_argument("--sweep", action="store_true", help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid")
     p.add_argument("--quick", action="store_true",
                    help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones")
@@ -513,6 +515,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f"unknown backbone(s) or method(s): {', '.join(unknown)}")
     seeds = [0] if args.quick else [int(s) for s in split_list(args.seeds)]
     weights = QUICK_FP_TARGET_WEIGHTS if args.quick else FP_TARGET_WEIGHTS
+    if args.fp_target_weights:
+        weights = tuple(float(w) for w in split_list(args.fp_target_weights))
     main_cells = grid(backbones, split_list(args.methods), weights)
     to_run = sweep_grid() if args.sweep else main_cells  # the sweep holds the default point too
     runs_dir, out_dir = Path(args.runs_dir), Path(args.out)
