@@ -121,10 +121,10 @@ def grid(backbones, methods, fp_target_weights=FP_TARGET_WEIGHTS) -> list[Cell]:
     return cells
 
 
-def sweep_grid() -> list[Cell]:
+def sweep_grid(lambdas=SWEEP_LAMBDAS, margins=SWEEP_MARGINS) -> list[Cell]:
     """λ x m of NARM / FP-AdaMetric (context positives); the default point is the main grid's cell."""
     return [method_cell("narm", "fp-adametric", fp_lambda=lam, margin=m, group="sweep")
-            for lam in SWEEP_LAMBDAS for m in SWEEP_MARGINS]
+            for lam in lambdas for m in margins]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,6 +475,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tfds-dir", default=None)
     p.add_argument("--fp-target-weights", default=None,
                    help="NARM's FP-target-weight sweep, comma-separated (default: 0.25,0.5,1)")
+    p.add_argument("--sweep-lambdas", default=None, help="with --sweep: the λ values (default: 0.01,0.1,1)")
+    p.add_argument("--sweep-margins", default=None, help="with --sweep: the m values (default: 0.5,1,2)")
     p.add_argument("--sweep", action="store_true", help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid")
     p.add_argument("--quick", action="store_true",
                    help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones")
@@ -518,7 +520,9 @@ def main(argv=None) -> dict:
     if args.fp_target_weights:
         weights = tuple(float(w) for w in split_list(args.fp_target_weights))
     main_cells = grid(backbones, split_list(args.methods), weights)
-    to_run = sweep_grid() if args.sweep else main_cells  # the sweep holds the default point too
+    sweep_points = {"lambdas": tuple(float(v) for v in split_list(args.sweep_lambdas)) if args.sweep_lambdas else SWEEP_LAMBDAS,
+                    "margins": tuple(float(v) for v in split_list(args.sweep_margins)) if args.sweep_margins else SWEEP_MARGINS}
+    to_run = sweep_grid(**sweep_points) if args.sweep else main_cells  # the sweep holds the default point too
     runs_dir, out_dir = Path(args.runs_dir), Path(args.out)
     summaries = {}
     for plan in dataset_plans(args):
