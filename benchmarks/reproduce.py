@@ -214,6 +214,15 @@ def training_seconds(run_dir: RunDir) -> float:
     return float(sum(r.get("seconds", 0.0) for r in json.loads(run_dir.progress.read_text())["history"]))
 
 
+def epoch_caps(results: dict) -> str:
+    """The epoch caps the collected runs were trained with, per backbone (runs may differ)."""
+    caps: dict = {}
+    for result in results.values():
+        if result["backbone"] != "baselines" and result["config"]:
+            caps.setdefault(result["config"]["epochs"], []).append(result["backbone"])
+    return "; ".join(f"{cap} ({', '.join(sorted(set(backbones)))})" for cap, backbones in sorted(caps.items())) or "-"
+
+
 def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
     """The finished runs of every cell: ``{cell name: {label, config, seeds: {seed: metrics}, mean, std, ...}}``.
 
@@ -477,6 +486,8 @@ def parser() -> argparse.ArgumentParser:
                    help="NARM's FP-target-weight sweep, comma-separated (default: 0.25,0.5,1)")
     p.add_argument("--sweep-lambdas", default=None, help="with --sweep: the λ values (default: 0.01,0.1,1)")
     p.add_argument("--sweep-margins", default=None, help="with --sweep: the m values (default: 0.5,1,2)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: collect the finished cells and write the tables, figure and report")
     p.add_argument("--sweep", action="store_true", help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid")
     p.add_argument("--quick", action="store_true",
                    help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones")
@@ -523,6 +534,8 @@ def main(argv=None) -> dict:
     sweep_points = {"lambdas": tuple(float(v) for v in split_list(args.sweep_lambdas)) if args.sweep_lambdas else SWEEP_LAMBDAS,
                     "margins": tuple(float(v) for v in split_list(args.sweep_margins)) if args.sweep_margins else SWEEP_MARGINS}
     to_run = sweep_grid(**sweep_points) if args.sweep else main_cells  # the sweep holds the default point too
+    if args.report_only:
+        to_run = []
     runs_dir, out_dir = Path(args.runs_dir), Path(args.out)
     summaries = {}
     for plan in dataset_plans(args):
@@ -531,7 +544,7 @@ def main(argv=None) -> dict:
         for cell in to_run:
             run_cell(plan, cell, seeds, runs_dir, loader, args.tfds_dir)
         cells = collect(plan.name, main_cells + [c for c in sweep_grid() if c.name != "narm-fp-adametric"], seeds, runs_dir)
-        summary = {"dataset": plan.name, "epochs": plan.epochs, "seeds": seeds, "fp_target_weights": list(weights),
+        summary = {"dataset": plan.name, "epochs": epoch_caps(cells), "seeds": seeds, "fp_target_weights": list(weights),
                    "max_steps_per_epoch": plan.max_steps_per_epoch, "dataset_options": plan.dataset_options,
                    "wall_seconds": round(time.perf_counter() - dataset_started, 1),
                    "training_seconds": round(sum(r["training_seconds"] for r in cells.values()), 1), "cells": cells}
