@@ -14,14 +14,13 @@ window is stored the same way over a track of FP events.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from fpam_tf.errors import ConfigError, DataError
-from fpam_tf.events import Sessions, ranges
+from fpam_tf.events import Sessions
 
 MAX_PREFIX = 50  # PROTOCOL §4: L, the most recent events of a prefix.
 MAX_FP_ITEMS = 50  # Cap of an FP side sequence (most recent FPs); sessions are far shorter in practice.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import fpam_tf  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from fpam_tf.model import MethodConfig, build_model
