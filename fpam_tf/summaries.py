@@ -26,7 +26,7 @@ class RunSummaries:
         self.validation_writer = tf.summary.create_file_writer(str(self.log_dir / "validation"))
 
     def train_step(self, step: int, logs: dict, optimizer) -> None:
-        """Loss terms (running epoch means, as Keras reports them) and the learning rate."""
+        """The step's loss terms (as ``train_on_batch`` reports them) and the learning rate."""
         if step % self.log_every:
             return
         tf = self._tf

@@ -16,7 +16,7 @@ from fpam_tf.errors import FpamError
 from fpam_tf.metrics import KS, format_markdown_table
 from fpam_tf.model import build_model
 from fpam_tf.runs import RunConfig, RunDir, save_weights_atomic, write_json_atomic, write_text_atomic
-from fpam_tf.windows import ProtocolData, Windows, make_dataset
+from fpam_tf.windows import ProtocolData, Windows, make_dataset, num_batches
 
 SELECTION_METRIC = "mrr@20"  # PROTOCOL §5: model selection on validation MRR@20.
 
@@ -34,10 +34,10 @@ def resolve_precision(precision: str) -> str:
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
 
 
-def load_protocol_data(config: RunConfig, *, tfds_dir=None) -> tuple[ProtocolData, dict]:
+def load_protocol_data(config: RunConfig, *, tfds_dir=None) -> ProtocolData:
     """Prepares (if needed) the run's dataset and applies PROTOCOL §3 (vocabulary, encoding)."""
     prepared = datasets.load(config.dataset, config.data_dir, tfds_dir=tfds_dir, **config.dataset_options)
-    return ProtocolData.from_sessions(prepared.splits), prepared.splits
+    return ProtocolData.from_sessions(prepared.splits)
 
 
 @dataclasses.dataclass
@@ -55,7 +55,7 @@ class Experiment:
         keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
         keras.utils.set_random_seed(config.seed)
         if data is None:
-            data, _ = load_protocol_data(config, tfds_dir=tfds_dir)
+            data = load_protocol_data(config, tfds_dir=tfds_dir)
         model = build_model(config.method, backbone=config.model, num_items=len(data.items),
                             num_users=len(data.users), embedding_dim=config.embedding_dim,
                             hidden_units=config.hidden_units)
@@ -95,13 +95,6 @@ class Experiment:
         return {k: float(v) for k, v in logs.items()}
 
 
-def num_batches(num_windows: int, batch_size: int, bucket_batches: int = 16) -> int:
-    """Batches per epoch of :func:`make_dataset` with ``shuffle=True`` (chunks are cut separately)."""
-    chunk = batch_size * bucket_batches
-    full, rest = divmod(num_windows, chunk)
-    return full * bucket_batches + math.ceil(rest / batch_size)
-
-
 def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 200, verbose: int = 1,
           summaries=None, max_steps_per_epoch: int | None = None) -> dict:
     """Trains until ``config.epochs`` or early stopping, resuming from ``run_dir`` when it holds progress.
@@ -112,7 +105,7 @@ def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 20
 
     config, model = experiment.config, experiment.model
     windows = experiment.training_windows()
-    steps = num_batches(len(windows), config.batch_size)
+    steps = num_batches(len(windows), config.batch_size)  # shuffled epochs cut each chunk separately
     if max_steps_per_epoch:
         steps = min(steps, max_steps_per_epoch)
     progress = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "wait": 0, "history": [],
@@ -130,9 +123,8 @@ def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 20
     while progress["epoch"] < config.epochs and progress["stopped"] is None:
         epoch = progress["epoch"]
         model.reset_metrics()
-        # The logged values are already running epoch means (Keras trackers): shown as they are.
-        bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["loss", "ce_loss", "fp_loss"],
-                                  unit_name="step")
+        # train_on_batch reports each batch's own loss terms; the bar averages them over the epoch.
+        bar = keras.utils.Progbar(steps, verbose=verbose, unit_name="step")
         if verbose:
             print(f"Epoch {epoch + 1}/{config.epochs}")
         started = time.perf_counter()
