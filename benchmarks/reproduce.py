@@ -189,7 +189,7 @@ def make_data_loader(plan: DatasetPlan, tfds_dir):
     def load():
         if not cache:
             config = RunConfig(dataset=plan.name, data_dir=plan.data_dir, dataset_options=plan.dataset_options)
-            cache.append(load_protocol_data(config, tfds_dir=tfds_dir)[0])
+            cache.append(load_protocol_data(config, tfds_dir=tfds_dir))
         return cache[0]
 
     return load

@@ -13,8 +13,8 @@ from fpam_tf.errors import ConfigError
 from fpam_tf.runs import RunDir
 
 
-def load_trained(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
-    """The :class:`~fpam_tf.training.Experiment` of a finished run, its best weights loaded."""
+def finished_experiment(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
+    """The :class:`~fpam_tf.training.Experiment` of a run that has best weights (``write_test_results`` loads them)."""
     import dataclasses
 
     from fpam_tf.training import Experiment
@@ -25,9 +25,7 @@ def load_trained(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
                           "finish its training first (rerun the same train command to resume)")
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
-    experiment = Experiment.create(config, tfds_dir=tfds_dir)
-    experiment.model.load_weights(run_dir.best_weights)
-    return experiment
+    return Experiment.create(config, tfds_dir=tfds_dir)
 
 
 @user_errors
@@ -40,7 +38,7 @@ def main(argv=None):
     p.add_argument("--tfds-dir", default=None)
     args = p.parse_args(argv)
     run_dir = RunDir(args.run_dir)
-    experiment = load_trained(run_dir, data_dir=args.data_dir, tfds_dir=args.tfds_dir)
+    experiment = finished_experiment(run_dir, data_dir=args.data_dir, tfds_dir=args.tfds_dir)
     result = write_test_results(experiment, run_dir)
     print(run_dir.metrics_md.read_text())
     return result

@@ -26,6 +26,7 @@ MAX_PREFIX = 50  # PROTOCOL §4: L, the most recent events of a prefix.
 MAX_FP_ITEMS = 50  # Cap of an FP side sequence (most recent FPs); sessions are far shorter in practice.
 MIN_ITEM_COUNT = 5  # PROTOCOL §3.
 PADDING = 0
+BUCKET_BATCHES = 16  # Training batches sorted together by prefix length (see make_dataset).
 
 CONTEXTS = ("all", "positives")
 FP_SCOPES = ("session", "prefix", "user")
@@ -380,6 +381,13 @@ class BatchOptions:
     fp_target_weight: float = 1.0
 
 
+def num_batches(num_windows: int, batch_size: int, bucket_batches: int = BUCKET_BATCHES) -> int:
+    """Batches per epoch of :func:`make_dataset` with ``shuffle=True``: each chunk of
+    ``batch_size * bucket_batches`` windows is cut into batches separately."""
+    full, rest = divmod(num_windows, batch_size * bucket_batches)
+    return full * bucket_batches + -(-rest // batch_size)
+
+
 def make_dataset(
     windows: Windows,
     *,
@@ -387,7 +395,7 @@ def make_dataset(
     options: BatchOptions = BatchOptions(),
     shuffle: bool = False,
     seed: int = 0,
-    bucket_batches: int = 16,
+    bucket_batches: int = BUCKET_BATCHES,
 ):
     """A ``tf.data.Dataset`` of padded batches ``(features, targets, sample_weight)``.
 

@@ -17,7 +17,7 @@ from fpam_tf.backbones import BACKBONES
 from fpam_tf.errors import ConfigError
 from fpam_tf.model import METHODS, MethodConfig
 from fpam_tf.runs import RunConfig, RunDir
-from fpam_tf.windows import ProtocolData
+from fpam_tf.windows import ProtocolData, num_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"num_sessions": 600, "num_users": 60, "num_items": 300}
@@ -154,7 +154,7 @@ def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_p
     assert f"Resuming {run_dir.path} at epoch 1, step {killed_at['step']}" in result.stdout
     progress = json.loads(run_dir.progress.read_text())
     assert progress["epoch"] == 1
-    assert progress["global_step"] == training.num_batches(
+    assert progress["global_step"] == num_batches(
         len(training.Experiment.create(run_dir.read_config(), tfds_dir=tfds_dir).training_windows()), 16)
 
 
