@@ -15,7 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt pipelines/requirements.txt pypro
 
 ## The main job on the embedded default: train NARM with FP-AdaMetric on the synthetic log, test, export.
 demo: $(STAMP)
-	$(PY) -m fpam_tf.train --dataset synthetic --model narm --method fp-adametric --epochs 5 \
+	$(PY) -m fpam_tf.train --dataset synthetic --model narm --method fp-adametric --context positives \
+		--fp-target-weight 0 --epochs 5 \
 		--run-dir runs/demo-synthetic-narm-fpam --export
 
 ## The test suite (what CI runs). Heavier checks: make test-slow.
