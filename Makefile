@@ -38,8 +38,8 @@ pipeline: $(STAMP)
 
 ## Table 2 / Table 3 reproduction on the Spotify sample and the synthetic log (hours on 2 CPU cores; resumable).
 reproduce: $(STAMP)
-	$(PY) -m benchmarks.reproduce --datasets spotify,synthetic --epochs 8
-	$(PY) -m benchmarks.reproduce --datasets spotify --epochs 8 --sweep
+	$(PY) -m benchmarks.reproduce --datasets spotify,synthetic
+	$(PY) -m benchmarks.reproduce --datasets spotify --seeds 0 --sweep
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,10 +2,11 @@
 
 For each dataset: every backbone x method cell (Vanilla, FP-Simple, FP-Metric, FP-AdaMetric with the
 paper's positives-only context; FP-Simple / FP-Metric / FP-AdaMetric with ``--context all``; for NARM
-a sweep of the FP target weight w with context all + FP-AdaMetric) over seeds, plus the baselines
-(POP, S-POP, SKNN, FP-aware S-POP / SKNN). ``--sweep`` instead trains the λ x m grid of NARM /
-FP-AdaMetric, judged on validation MRR@20. Each cell x seed is a run directory
-``<runs-dir>/<dataset>/<cell>-s<seed>``; one holding ``metrics.json`` is never retrained.
+a sweep of the FP target weight w with context all + FP-AdaMetric, and its no-FP-term control) over
+seeds, plus the baselines (POP, S-POP, SKNN, FP-aware S-POP / SKNN). ``--sweep`` instead trains the
+λ x m grid of NARM / FP-AdaMetric, judged on validation MRR@20. Runs go seed by seed (every cell at
+the first seed, then at the next), each cell x seed in a run directory ``<runs-dir>/<dataset>/<cell>-s<seed>``;
+one holding ``metrics.json`` is never retrained.
 
 Every invocation then collects all finished cells from disk and writes ``<out>/<dataset>.json``,
 ``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the report ``docs/REPRODUCTION.md``.
@@ -13,8 +14,8 @@ Every invocation then collects all finished cells from disk and writes ``<out>/<
 Examples::
 
     python -m benchmarks.reproduce --quick                       # minutes: synthetic smoke grid
-    python -m benchmarks.reproduce --datasets spotify --epochs 8 # the real grid
-    python -m benchmarks.reproduce --datasets spotify --epochs 8 --sweep
+    python -m benchmarks.reproduce --datasets spotify             # the real grid, seed by seed
+    python -m benchmarks.reproduce --datasets spotify --seeds 0 --sweep
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ import numpy as np
 from fpam_tf.metrics import KS, METRIC_NAMES
 from fpam_tf.model import DEFAULT_LAMBDA, DEFAULT_MARGIN, METHODS, MethodConfig
 from fpam_tf.runs import RunConfig, RunDir, write_json_atomic, write_text_atomic
+from fpam_tf.training import SELECTION_METRIC
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("spotify", "synthetic")
 BACKBONES = ("narm", "srgnn", "stamp", "gru4rec")
 FP_TARGET_WEIGHTS = (0.25, 0.5, 1.0)  # w = 0 is the plain context-all FP-AdaMetric cell.
+FP_TERM_CONTROL_WEIGHT = 1.0  # w of the FP-Simple (context all) control cell, the CLI default w.
+# One Spotify seed of the grid costs about 25 min per epoch of cap on this 2-core machine (2.5 h at 6); the
+# peer figures used 8 epochs. 6 keeps three seeds within a working day; the report shows how far each run
+# still was from converging at the cap.
+EPOCH_CAP = 6
 SWEEP_LAMBDAS = (0.01, 0.1, 1.0)
 SWEEP_MARGINS = (0.5, 1.0, 2.0)
 BASELINE_CELLS = (("pop", False), ("spop", False), ("sknn", False), ("pop", True), ("spop", True), ("sknn", True))
 METHOD_LABELS = {"vanilla": "Vanilla", "fp-simple": "FP-Simple", "fp-metric": "FP-Metric", "fp-adametric": "FP-AdaMetric"}
 BACKBONE_LABELS = {"narm": "NARM", "srgnn": "SR-GNN", "stamp": "STAMP", "gru4rec": "GRU4Rec"}
-SELECTION = "mrr@20"
 
 # --quick: a synthetic log and model small enough for the test suite.
 QUICK_DATASET_OPTIONS = {"num_sessions": 600, "num_users": 60, "num_items": 300}
@@ -114,6 +120,10 @@ def grid(backbones, methods, fp_target_weights=FP_TARGET_WEIGHTS) -> list[Cell]:
         if backbone == "narm" and "fp-adametric" in methods:
             cells += [method_cell(backbone, "fp-adametric", context="all", weight=w, group="weight")
                       for w in fp_target_weights]
+        if backbone == "narm" and "fp-simple" in methods:
+            # The control of the w sweep: Vanilla's windows plus skip flags, no FP term. Against the
+            # FP-AdaMetric cell of the same w it isolates what the FP term adds on top of the flags.
+            cells.append(method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT, group="weight"))
     for name, fp_aware in BASELINE_CELLS:
         label = {"pop": "POP", "spop": "S-POP", "sknn": "SKNN"}[name] + (" (FP-aware)" if fp_aware else "")
         cells.append(Cell(name=name + ("-fp" if fp_aware else ""), backbone="baselines", label=label,
@@ -154,30 +164,36 @@ def cell_dir(runs_dir: Path, dataset: str, cell: Cell, seed: int | None) -> RunD
     return RunDir(runs_dir / dataset / (cell.name if seed is None else f"{cell.name}-s{seed}"))
 
 
-def run_cell(plan: DatasetPlan, cell: Cell, seeds, runs_dir: Path, data_loader, tfds_dir) -> None:
-    """Trains (or fits) every unfinished seed of ``cell``, printing one line per run."""
+def run_order(cells: list[Cell], seeds) -> list[tuple[Cell, int | None]]:
+    """The (cell, seed) runs to do, seed by seed: the baselines (no seed), then every cell at the first
+    seed, then every cell at the next, so a grid cut short still has every cell at its first seeds."""
+    return ([(cell, None) for cell in cells if cell.baseline]
+            + [(cell, seed) for seed in seeds for cell in cells if not cell.baseline])
+
+
+def run_cell(plan: DatasetPlan, cell: Cell, seed: int | None, runs_dir: Path, data_loader, tfds_dir) -> None:
+    """Trains (or fits) ``cell`` at ``seed`` unless it has finished already, printing one line."""
     from fpam_tf import train
     from fpam_tf.baselines import evaluate_baseline
 
-    for seed in ([None] if cell.baseline else seeds):
-        run_dir = cell_dir(runs_dir, plan.name, cell, seed)
-        tag = f"[{plan.name}] {cell.name}" + ("" if seed is None else f" seed {seed}")
-        if run_dir.metrics_json.is_file():
-            print(f"{tag}: done already, skipped", flush=True)
-            continue
-        started = time.perf_counter()
-        if cell.baseline:
-            name, fp_aware = cell.baseline
-            metrics = evaluate_baseline(name, data_loader(), "test", fp_aware)
-            write_json_atomic(run_dir.metrics_json, {
-                "dataset": plan.name, "model": name, "method": cell.name, "split": "test", "units": "percent",
-                "metrics": {k: round(v, 4) for k, v in metrics.items()},
-                "config": {"baseline": name, "fp_aware": fp_aware}})
-        else:
-            metrics = train.run(run_config(plan, cell, seed), run_dir, tfds_dir=tfds_dir, verbose=0,
-                                max_steps_per_epoch=plan.max_steps_per_epoch, data=data_loader())["metrics"]
-        print(f"{tag}: MRR@20 {metrics['mrr@20']:.2f}  HR@20 {metrics['hr@20']:.2f}  "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    run_dir = cell_dir(runs_dir, plan.name, cell, seed)
+    tag = f"[{plan.name}] {cell.name}" + ("" if seed is None else f" seed {seed}")
+    if run_dir.metrics_json.is_file():
+        print(f"{tag}: done already, skipped", flush=True)
+        return
+    started = time.perf_counter()
+    if cell.baseline:
+        name, fp_aware = cell.baseline
+        metrics = evaluate_baseline(name, data_loader(), "test", fp_aware)
+        write_json_atomic(run_dir.metrics_json, {
+            "dataset": plan.name, "model": name, "method": cell.name, "split": "test", "units": "percent",
+            "metrics": {k: round(v, 4) for k, v in metrics.items()},
+            "config": {"baseline": name, "fp_aware": fp_aware}})
+    else:
+        metrics = train.run(run_config(plan, cell, seed), run_dir, tfds_dir=tfds_dir, verbose=0,
+                            max_steps_per_epoch=plan.max_steps_per_epoch, data=data_loader())["metrics"]
+    print(f"{tag}: MRR@20 {metrics['mrr@20']:.2f}  HR@20 {metrics['hr@20']:.2f}  "
+          f"({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def make_data_loader(plan: DatasetPlan, tfds_dir):
@@ -207,11 +223,21 @@ def mean_std(values: list[dict]) -> tuple[dict, dict]:
             {k: round(float(a.std(ddof=1)) if len(a) > 1 else 0.0, 4) for k, a in stacked.items()})
 
 
-def training_seconds(run_dir: RunDir) -> float:
-    """Seconds spent in training epochs (from the run's progress record; 0 when unknown)."""
+def training_record(run_dir: RunDir) -> dict | None:
+    """How a run trained, from its progress record (``None`` when it has none, e.g. a baseline).
+
+    ``seconds`` spent in training epochs, optimizer ``steps``, ``epochs`` trained, ``best_epoch``, and
+    ``last_epoch_gain``: the validation MRR@20 gain of the last epoch over the one before (a run still
+    improving at the epoch cap has a positive gain; ``None`` after a single epoch).
+    """
     if not run_dir.progress.is_file():
-        return 0.0
-    return float(sum(r.get("seconds", 0.0) for r in json.loads(run_dir.progress.read_text())["history"]))
+        return None
+    progress = json.loads(run_dir.progress.read_text())
+    history = progress["history"]
+    scores = [r[f"val_{SELECTION_METRIC}"] for r in history]
+    return {"seconds": round(sum(r.get("seconds", 0.0) for r in history), 1), "steps": progress["global_step"],
+            "epochs": len(history), "best_epoch": progress["best_epoch"],
+            "last_epoch_gain": round(scores[-1] - scores[-2], 4) if len(scores) > 1 else None}
 
 
 def epoch_caps(results: dict) -> str:
@@ -230,7 +256,7 @@ def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
     """
     results = {}
     for cell in cells:
-        per_seed, validation, seconds, config = {}, {}, 0.0, None
+        per_seed, validation, training, config = {}, {}, {}, None
         for seed in ([None] if cell.baseline else seeds):
             run_dir = cell_dir(runs_dir, dataset, cell, seed)
             if not run_dir.metrics_json.is_file():
@@ -241,13 +267,15 @@ def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
             config = record["config"]
             if record.get("best_validation_mrr@20") is not None:
                 validation[key] = record["best_validation_mrr@20"]
-            seconds += training_seconds(run_dir)
+            if (how := training_record(run_dir)) is not None:
+                training[key] = how
         if not per_seed:
             continue
         mean, std = mean_std(list(per_seed.values()))
         results[cell.name] = {"label": cell.label, "backbone": cell.backbone, "group": cell.group,
                               "config": config, "seeds": per_seed, "mean": mean, "std": std,
-                              "best_validation_mrr@20": validation, "training_seconds": round(seconds, 1)}
+                              "best_validation_mrr@20": validation, "training": training,
+                              "training_seconds": round(sum(t["seconds"] for t in training.values()), 1)}
         if validation:
             results[cell.name]["validation_mean"] = round(float(np.mean(list(validation.values()))), 4)
     return results
@@ -268,12 +296,13 @@ def cell_value(result: dict, key: str) -> str:
 
 def table2(results: dict, groups=("main",)) -> str:
     """The paper's Table 2 shape: rows backbone x method, columns HR / MRR / NDCG @ 5, 10, 20, 50, 100."""
-    head = "| backbone | method | " + " | ".join(k.upper() for k in TABLE_KEYS) + " |"
-    lines = [head, "| --- | --- | " + " | ".join("---:" for _ in TABLE_KEYS) + " |"]
+    head = "| backbone | method | seeds | " + " | ".join(k.upper() for k in TABLE_KEYS) + " |"
+    lines = [head, "| --- | --- | ---: | " + " | ".join("---:" for _ in TABLE_KEYS) + " |"]
     for name, r in results.items():
         if r["group"] in groups:
             backbone = BACKBONE_LABELS.get(r["backbone"], r["backbone"])
-            lines.append(f"| {backbone} | {r['label']} | " + " | ".join(cell_value(r, k) for k in TABLE_KEYS) + " |")
+            seeds = "-" if r["backbone"] == "baselines" else len(r["seeds"])
+            lines.append(f"| {backbone} | {r['label']} | {seeds} | " + " | ".join(cell_value(r, k) for k in TABLE_KEYS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -293,10 +322,34 @@ def ablation_table(results: dict) -> str:
 
 
 def weight_table(results: dict, weights=FP_TARGET_WEIGHTS) -> str:
-    """NARM, FP-AdaMetric with context all, by FP target weight w (w = 0 is the plain context-all cell)."""
+    """NARM, FP-AdaMetric with context all, by FP target weight w (w = 0 is the plain context-all cell),
+    and the no-FP-term control at the CLI default w."""
     rows = [("w = 0", "narm-fp-adametric-all")]
     rows += [(f"w = {w:g}", method_cell("narm", "fp-adametric", context="all", weight=w).name) for w in weights]
+    control = method_cell("narm", "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT)
+    rows.append((f"w = {FP_TERM_CONTROL_WEIGHT:g} without the FP term (FP-Simple, context all)", control.name))
     return small_table(rows, results)
+
+
+def convergence(results: dict) -> tuple[str, str]:
+    """Per trained cell: optimizer steps, best epoch of each seed and the last epoch's validation MRR@20 gain;
+    and a sentence counting the runs whose best epoch was the last one trained (still improving at the cap)."""
+    lines = ["| backbone | method | steps per run | best epoch (per seed) | last epoch's validation MRR@20 gain |",
+             "| --- | --- | ---: | --- | ---: |"]
+    at_cap = total = 0
+    for r in results.values():
+        runs = list(r.get("training", {}).values())
+        if not runs or r["group"] not in ("main", "weight"):
+            continue
+        gains = [t["last_epoch_gain"] for t in runs if t["last_epoch_gain"] is not None]
+        lines.append(f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | "
+                     f"{np.mean([t['steps'] for t in runs]):,.0f} | {', '.join(str(t['best_epoch']) for t in runs)} | "
+                     f"{f'{np.mean(gains):+.2f}' if gains else '-'} |")
+        at_cap += sum(t["best_epoch"] == t["epochs"] for t in runs)
+        total += len(runs)
+    sentence = (f"{at_cap} of {total} runs had their best validation epoch at the last epoch trained "
+                "(still improving when the epoch cap stopped them).") if total else ""
+    return "\n".join(lines) + "\n", sentence
 
 
 def sweep_table(results: dict) -> tuple[str, str]:
@@ -356,6 +409,13 @@ def bar_chart(results: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def seeds_ahead(a: dict, b: dict, key: str) -> str:
+    """In how many of the seeds both cells ran ``a`` scored higher than ``b`` (a paired count; "1 of 1
+    seeds" is no evidence of a difference, "3 of 3" is the most three seeds can show)."""
+    common = sorted(set(a["seeds"]) & set(b["seeds"]))
+    return f"{sum(a['seeds'][s][key] > b['seeds'][s][key] for s in common)} of {len(common)} seeds"
+
+
 def agreement(results: dict) -> list[str]:
     """Sentences, one per backbone, generated from the numbers: the paper's ordering and the best FP-aware cell."""
     sentences = []
@@ -371,7 +431,8 @@ def agreement(results: dict) -> list[str]:
                 sentences.append(
                     f"{label}, {key.upper()}: FP-AdaMetric > FP-Simple > Vanilla "
                     f"{'holds' if holds else 'does not hold'} (FP-AdaMetric {cell_value(ada, key)}, FP-Simple {cell_value(simple, key)}, "
-                    f"Vanilla {cell_value(vanilla, key)}; FP-AdaMetric - FP-Simple {a - s:+.2f}, FP-Simple - Vanilla {s - v:+.2f}).")
+                    f"Vanilla {cell_value(vanilla, key)}; FP-AdaMetric - FP-Simple {a - s:+.2f}, ahead in "
+                    f"{seeds_ahead(ada, simple, key)}; FP-Simple - Vanilla {s - v:+.2f}, ahead in {seeds_ahead(simple, vanilla, key)}).")
         references = [results[names[m]] for m in ("vanilla", "fp-simple") if names[m] in results]
         aware = {n: r for n, r in results.items() if r["backbone"] == backbone and n not in
                  (names["vanilla"], names["fp-simple"]) and r["group"] in ("main", "weight")}
@@ -384,7 +445,8 @@ def agreement(results: dict) -> list[str]:
         if winners:
             sentences.append(f"{label}: {len(winners)} FP-aware configuration(s) beat the best of Vanilla and FP-Simple "
                              f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}) on test MRR@20: "
-                             f"{', '.join(winners)}; the best is {best['label']} ({cell_value(best, 'mrr@20')}, {gap:+.2f}).")
+                             f"{', '.join(winners)}; the best is {best['label']} ({cell_value(best, 'mrr@20')}, {gap:+.2f}, "
+                             f"ahead in {seeds_ahead(best, reference, 'mrr@20')}).")
         else:
             sentences.append(f"{label}: no FP-aware configuration beats the best of Vanilla and FP-Simple "
                              f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}); the closest is "
@@ -425,6 +487,7 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
     results = summary["cells"]
     figure = os.path.relpath(out_dir / f"{dataset}_mrr20.png", docs_path.parent)
     sweep, sweep_sentence = sweep_table(results)
+    converged, converged_sentence = convergence(results)
     parts = [
         f"## {dataset}\n",
         f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))}, "
@@ -433,8 +496,10 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
         "### Table 2 shape\n", table2(results, groups=("main",)),
         f"![test MRR@20 per backbone and method]({figure})\n",
         "### Ablation (NARM, the paper's Table 3 shape)\n", ablation_table(results),
-        "### FP target weight (NARM, FP-AdaMetric, context all)\n", weight_table(results, summary["fp_target_weights"]),
+        "### FP target weight (NARM, FP-AdaMetric, context all), and the same without the FP term\n",
+        weight_table(results, summary["fp_target_weights"]),
         "### λ and m (NARM, FP-AdaMetric, validation MRR@20, mean over seeds)\n", sweep, sweep_sentence + "\n",
+        "### Convergence at the epoch cap\n", converged, converged_sentence + "\n",
         "### What agrees and what does not\n", "\n".join(f"- {s}" for s in agreement(results)) or "- (no cells yet)",
         "",
     ]
@@ -477,7 +542,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backbones", default=",".join(BACKBONES))
     p.add_argument("--methods", default=",".join(METHODS), help="methods of the grid (the baselines always run)")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--epochs", type=int, default=8, help="epoch cap (early stopping on validation MRR@20 may stop sooner)")
+    p.add_argument("--epochs", type=int, default=EPOCH_CAP,
+                   help=f"epoch cap (default {EPOCH_CAP}; early stopping on validation MRR@20 may stop sooner)")
     p.add_argument("--out", default="results")
     p.add_argument("--runs-dir", default="runs/reproduce")
     p.add_argument("--docs", default="docs/REPRODUCTION.md", help="where the report goes")
@@ -541,8 +607,8 @@ def main(argv=None) -> dict:
     for plan in dataset_plans(args):
         loader = make_data_loader(plan, args.tfds_dir)
         dataset_started = time.perf_counter()
-        for cell in to_run:
-            run_cell(plan, cell, seeds, runs_dir, loader, args.tfds_dir)
+        for cell, seed in run_order(to_run, seeds):
+            run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir)
         cells = collect(plan.name, main_cells + [c for c in sweep_grid() if c.name != "narm-fp-adametric"], seeds, runs_dir)
         summary = {"dataset": plan.name, "epochs": epoch_caps(cells), "seeds": seeds, "fp_target_weights": list(weights),
                    "max_steps_per_epoch": plan.max_steps_per_epoch, "dataset_options": plan.dataset_options,

@@ -10,12 +10,25 @@ def test_grid_cells_are_unique_and_the_sweep_reuses_the_default_cell():
     cells = reproduce.grid(reproduce.BACKBONES, METHODS)
     names = [c.name for c in cells]
     assert len(names) == len(set(names))
-    assert {"narm-fp-simple-all", "narm-fp-adametric-all-w0.5", "sknn-fp", "pop", "pop-fp"} <= set(names)
+    assert {"narm-fp-simple-all", "narm-fp-adametric-all-w0.5", "narm-fp-simple-all-w1", "sknn-fp", "pop",
+            "pop-fp"} <= set(names)
+    control = next(c.method for c in cells if c.name == "narm-fp-simple-all-w1")
+    assert control.flags and control.fp_target_weight == 1.0 and control.fp_lambda == 0.0
     sweep = {c.name: c.method for c in reproduce.sweep_grid()}
     assert len(sweep) == len(reproduce.SWEEP_LAMBDAS) * len(reproduce.SWEEP_MARGINS)
     default = next(c for c in cells if c.name == "narm-fp-adametric")
     assert sweep["narm-fp-adametric"] == default.method
     assert sweep["narm-fp-adametric-l1-m0.5"].fp_lambda == 1.0 and sweep["narm-fp-adametric-l1-m0.5"].margin == 0.5
+
+
+def test_runs_go_seed_by_seed_so_a_grid_cut_short_has_every_cell_at_its_first_seeds():
+    cells = reproduce.grid(["narm"], ["vanilla", "fp-simple"])
+    order = [(cell.name, seed) for cell, seed in reproduce.run_order(cells, [0, 1])]
+    baselines = [name for name, seed in order if seed is None]
+    assert order[:len(baselines)] == [(name, None) for name in baselines] and "sknn" in baselines
+    trained = [name for name, seed in order if seed is not None]
+    assert order[len(baselines):] == [(name, 0) for name in trained[:len(trained) // 2]] + \
+        [(name, 1) for name in trained[:len(trained) // 2]]
 
 
 def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsys):
@@ -34,6 +47,8 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     report = docs.read_text()
     assert "- NARM: " in report and "the best of Vanilla and FP-Simple" in report  # generated sentences
     assert "## synthetic" in report and "results/synthetic_mrr20.png" in report and "Epoch cap 1" in report
+    assert "### Convergence at the epoch cap" in report and "runs had their best validation epoch" in report
+    assert cells["narm-vanilla"]["training"]["0"]["steps"] == reproduce.QUICK_MAX_STEPS
 
     finished = sorted(runs.glob("synthetic/*/metrics.json"))
     assert len(finished) == len(cells)
