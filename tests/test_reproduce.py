@@ -57,3 +57,20 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     reproduce.main(argv)
     assert [p.stat().st_mtime_ns for p in finished] == mtimes
     assert capsys.readouterr().out.count("done already, skipped") == len(cells)
+
+
+def _result(backbone, label, mrr, steps, group="main"):
+    return {"backbone": backbone, "label": label, "group": group, "seeds": {"0": {"mrr@20": mrr}},
+            "mean": {"mrr@20": mrr}, "std": {"mrr@20": 0.0}, "training": {"0": {"steps": steps}}}
+
+
+def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_term():
+    results = {"narm-vanilla": _result("narm", "Vanilla", 14.0, 1000),
+               "narm-fp-simple": _result("narm", "FP-Simple", 12.0, 450),
+               "narm-fp-simple-all": _result("narm", "FP-Simple (context all)", 13.0, 450),
+               "narm-fp-simple-all-w1": _result("narm", "control", 14.1, 1000, "weight"),
+               "narm-fp-adametric-all-w1": _result("narm", "w=1", 14.5, 1000, "weight")}
+    (sentence,) = reproduce.gap_sources(results)
+    assert "FP-Simple - Vanilla is -2.00" in sentence and "45% of Vanilla's optimizer steps" in sentence
+    assert "recover +1.00, 50% of the gap" in sentence
+    assert "+0.10 against Vanilla" in sentence and "adds +0.40, ahead in 1 of 1 seeds" in sentence
