@@ -16,6 +16,7 @@ Examples::
     python -m benchmarks.reproduce --quick                       # minutes: synthetic smoke grid
     python -m benchmarks.reproduce --datasets spotify             # the real grid, seed by seed
     python -m benchmarks.reproduce --datasets spotify --seeds 0 --sweep
+    python -m benchmarks.reproduce --datasets spotify --seeds 1 --cells narm-vanilla,narm-fp-simple
 """
 
 from __future__ import annotations
@@ -601,6 +602,9 @@ def parser() -> argparse.ArgumentParser:
                    help="NARM's FP-target-weight sweep, comma-separated (default: 0.25,0.5,1)")
     p.add_argument("--sweep-lambdas", default=None, help="with --sweep: the λ values (default: 0.01,0.1,1)")
     p.add_argument("--sweep-margins", default=None, help="with --sweep: the m values (default: 0.5,1,2)")
+    p.add_argument("--cells", default=None,
+                   help="train only these cells (comma-separated names, e.g. narm-vanilla,narm-fp-simple-all-w1); "
+                        "the tables still collect every finished cell")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: collect the finished cells and write the tables, figure and report")
     p.add_argument("--sweep", action="store_true", help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid")
@@ -649,6 +653,13 @@ def main(argv=None) -> dict:
     sweep_points = {"lambdas": tuple(float(v) for v in split_list(args.sweep_lambdas)) if args.sweep_lambdas else SWEEP_LAMBDAS,
                     "margins": tuple(float(v) for v in split_list(args.sweep_margins)) if args.sweep_margins else SWEEP_MARGINS}
     to_run = sweep_grid(**sweep_points) if args.sweep else main_cells  # the sweep holds the default point too
+    if args.cells:
+        wanted = split_list(args.cells)
+        if missing := sorted(set(wanted) - {c.name for c in to_run}):
+            raise SystemExit(f"--cells: {', '.join(missing)} not in the {'sweep' if args.sweep else 'grid'} "
+                             f"selected by --backbones / --methods / --fp-target-weights; cells there: "
+                             f"{', '.join(c.name for c in to_run)}")
+        to_run = [c for c in to_run if c.name in wanted]
     if args.report_only:
         to_run = []
     runs_dir, out_dir = Path(args.runs_dir), Path(args.out)

@@ -74,3 +74,11 @@ def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_ter
     assert "FP-Simple - Vanilla is -2.00" in sentence and "45% of Vanilla's optimizer steps" in sentence
     assert "recover +1.00, 50% of the gap" in sentence
     assert "+0.10 against Vanilla" in sentence and "adds +0.40, ahead in 1 of 1 seeds" in sentence
+
+
+def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
+    import pytest
+
+    with pytest.raises(SystemExit, match="narm-nope not in the grid"):
+        reproduce.main(["--quick", "--cells", "narm-vanilla,narm-nope", "--out", str(tmp_path), "--runs-dir",
+                        str(tmp_path / "runs"), "--docs", str(tmp_path / "R.md")])
