@@ -40,7 +40,7 @@ DATASETS = ("spotify", "synthetic")
 BACKBONES = ("narm", "srgnn", "stamp", "gru4rec")
 FP_TARGET_WEIGHTS = (0.25, 0.5, 1.0)  # w = 0 is the plain context-all FP-AdaMetric cell.
 FP_TERM_CONTROL_WEIGHT = 1.0  # w of the FP-Simple (context all) control cell, the CLI default w.
-# Measured on this 2-core machine: one Spotify seed of the grid (32 cells) trained 3.6 h at cap 6 (NARM's 12
+# Measured on this 2-core machine: one Spotify seed of the grid (32 cells) trained 3.6 h at cap 6 (NARM's 11
 # cells 1.6 h, SR-GNN 0.85 h, GRU4Rec 0.7 h, STAMP 0.5 h), about 36 min per epoch of cap, so three seeds take
 # about 11 h; --epochs 2 brings them to about 3.6 h at a cost in accuracy. The peer figures used 8 epochs, and
 # at 6 most runs still improve (the report's convergence table), so 6 is the least that is worth reporting.
