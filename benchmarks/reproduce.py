@@ -370,13 +370,14 @@ def sweep_table(results: dict) -> tuple[str, str]:
     if len(by_point) < 2 or default is None:
         return "\n".join(lines) + "\n", "The sweep has not been run yet (`--sweep`); the defaults are not justified by it."
     (best_lam, best_m), best = max(by_point.items(), key=lambda item: item[1])
+    spread = f" All {len(by_point)} lie within {best - min(by_point.values()):.2f} of each other."
     if (best_lam, best_m) == (DEFAULT_LAMBDA, DEFAULT_MARGIN):
         sentence = (f"The default λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} has the best validation MRR@20 "
-                    f"({default:.2f}) of the {len(by_point)} points run.")
+                    f"({default:.2f}) of the {len(by_point)} points run." + spread)
     else:
         sentence = (f"The best validation MRR@20 of the {len(by_point)} points run is λ = {best_lam:g}, m = {best_m:g} "
                     f"({best:.2f}); the default λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} reaches {default:.2f} "
-                    f"({default - best:+.2f}).")
+                    f"({default - best:+.2f})." + spread)
     return "\n".join(lines) + "\n", sentence
 
 
