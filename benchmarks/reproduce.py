@@ -485,10 +485,11 @@ def gap_sources(results: dict) -> list[str]:
             text += f" (FP-Simple trained {steps_s / steps_v:.0%} of Vanilla's optimizer steps)"
         if simple_all:
             recovered = simple_all["mean"]["mrr@20"] - s
-            text += (f"; skipped plays as input context (FP-Simple, context all, {cell_value(simple_all, 'mrr@20')}) "
-                     f"recover {recovered:+.2f}")
-            if v > s:
-                text += f", {recovered / (v - s):.0%} of the gap; the rest goes with the FP targets (and their steps) FP-Simple drops"
+            text += (f"; skipped plays back as input context (FP-Simple, context all, {cell_value(simple_all, 'mrr@20')}) "
+                     f"move FP-Simple {recovered:+.2f}")
+            if v > s and recovered > 0:
+                text += (f", closing {recovered / (v - s):.0%} of the gap; the rest goes with the FP targets (and their "
+                         "steps) FP-Simple drops")
         control = results.get(method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         with_term = results.get(method_cell(backbone, "fp-adametric", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         if control:

@@ -72,7 +72,7 @@ def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_ter
                "narm-fp-adametric-all-w1": _result("narm", "w=1", 14.5, 1000, "weight")}
     (sentence,) = reproduce.gap_sources(results)
     assert "FP-Simple - Vanilla is -2.00" in sentence and "45% of Vanilla's optimizer steps" in sentence
-    assert "recover +1.00, 50% of the gap" in sentence
+    assert "move FP-Simple +1.00, closing 50% of the gap" in sentence
     assert "+0.10 against Vanilla" in sentence and "adds +0.40, ahead in 1 of 1 seeds" in sentence
 
 
