@@ -333,6 +333,12 @@ def weight_table(results: dict, weights=FP_TARGET_WEIGHTS) -> str:
     return small_table(rows, results)
 
 
+def mean_steps(result: dict) -> float | None:
+    """Mean optimizer steps per run of a cell (``None`` without a training record)."""
+    runs = list(result.get("training", {}).values())
+    return float(np.mean([t["steps"] for t in runs])) if runs else None
+
+
 def convergence(results: dict) -> tuple[str, str]:
     """Per trained cell: optimizer steps, best epoch of each seed and the last epoch's validation MRR@20 gain;
     and a sentence counting the runs whose best epoch was the last one trained (still improving at the cap)."""
@@ -345,7 +351,7 @@ def convergence(results: dict) -> tuple[str, str]:
             continue
         gains = [t["last_epoch_gain"] for t in runs if t["last_epoch_gain"] is not None]
         lines.append(f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | "
-                     f"{np.mean([t['steps'] for t in runs]):,.0f} | {', '.join(str(t['best_epoch']) for t in runs)} | "
+                     f"{mean_steps(r):,.0f} | {', '.join(str(t['best_epoch']) for t in runs)} | "
                      f"{f'{np.mean(gains):+.2f}' if gains else '-'} |")
         at_cap += sum(t["best_epoch"] == t["epochs"] for t in runs)
         total += len(runs)
@@ -412,6 +418,11 @@ def bar_chart(results: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def trained_backbones(results: dict) -> list[str]:
+    """The backbones with a collected cell, in table order (the baselines are not one)."""
+    return list(dict.fromkeys(r["backbone"] for r in results.values() if r["backbone"] != "baselines"))
+
+
 def seeds_ahead(a: dict, b: dict, key: str) -> str:
     """In how many of the seeds both cells ran ``a`` scored higher than ``b`` (a paired count; "1 of 1
     seeds" is no evidence of a difference, "3 of 3" is the most three seeds can show)."""
@@ -422,7 +433,7 @@ def seeds_ahead(a: dict, b: dict, key: str) -> str:
 def agreement(results: dict) -> list[str]:
     """Sentences, one per backbone, generated from the numbers: the paper's ordering and the best FP-aware cell."""
     sentences = []
-    for backbone in dict.fromkeys(r["backbone"] for r in results.values() if r["backbone"] != "baselines"):
+    for backbone in trained_backbones(results):
         names = {m: f"{backbone}-{m}" for m in METHODS}
         label = BACKBONE_LABELS.get(backbone, backbone)
         have = all(names[m] in results for m in ("vanilla", "fp-simple", "fp-adametric"))
@@ -457,12 +468,6 @@ def agreement(results: dict) -> list[str]:
     return sentences
 
 
-def mean_steps(result: dict) -> float | None:
-    """Mean optimizer steps per run of a cell (``None`` without a training record)."""
-    runs = list(result.get("training", {}).values())
-    return float(np.mean([t["steps"] for t in runs])) if runs else None
-
-
 def gap_sources(results: dict) -> list[str]:
     """Sentences, one per backbone, taking apart the test MRR@20 gap between FP-Simple and Vanilla.
 
@@ -473,7 +478,7 @@ def gap_sources(results: dict) -> list[str]:
     ratio says how much less training a positives-only cell got at the same epoch cap.
     """
     sentences = []
-    for backbone in dict.fromkeys(r["backbone"] for r in results.values() if r["backbone"] != "baselines"):
+    for backbone in trained_backbones(results):
         label = BACKBONE_LABELS.get(backbone, backbone)
         vanilla, simple, simple_all = (results.get(f"{backbone}-{m}") for m in ("vanilla", "fp-simple", "fp-simple-all"))
         if not (vanilla and simple):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks import reproduce
 from fpam_tf.model import METHODS
 
@@ -77,8 +79,6 @@ def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_ter
 
 
 def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
-    import pytest
-
     with pytest.raises(SystemExit, match="narm-nope not in the grid"):
         reproduce.main(["--quick", "--cells", "narm-vanilla,narm-nope", "--out", str(tmp_path), "--runs-dir",
                         str(tmp_path / "runs"), "--docs", str(tmp_path / "R.md")])
