@@ -543,9 +543,12 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
     figure = os.path.relpath(out_dir / f"{dataset}_mrr20.png", docs_path.parent)
     sweep, sweep_sentence = sweep_table(results)
     converged, converged_sentence = convergence(results)
+    trained = [r for r in results.values() if r["backbone"] != "baselines"]
+    complete = sum(len(r["seeds"]) == len(summary["seeds"]) for r in trained)
     parts = [
         f"## {dataset}\n",
-        f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))}, "
+        f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))} requested "
+        f"({complete} of {len(trained)} trained cells have all of them; the `seeds` column counts each cell's), "
         f"{summary['training_seconds']:.0f} s of training in all cells (this invocation's wall time: "
         f"{summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds (PROTOCOL §5).\n",
         "### Table 2 shape\n", table2(results, groups=("main",)),

@@ -49,6 +49,8 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     report = docs.read_text()
     assert "- NARM: " in report and "the best of Vanilla and FP-Simple" in report  # generated sentences
     assert "## synthetic" in report and "results/synthetic_mrr20.png" in report and "Epoch cap 1" in report
+    trained = sum(cell["backbone"] != "baselines" for cell in cells.values())
+    assert f"seeds 0 requested ({trained} of {trained} trained cells have all of them" in report
     assert "### Convergence at the epoch cap" in report and "runs had their best validation epoch" in report
     assert cells["narm-vanilla"]["training"]["0"]["steps"] == reproduce.QUICK_MAX_STEPS
 
