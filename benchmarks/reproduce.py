@@ -418,9 +418,14 @@ def bar_chart(results: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def trained_cells(results: dict) -> list[dict]:
+    """The collected cells of trained models, in table order (everything but the baselines)."""
+    return [r for r in results.values() if r["backbone"] != "baselines"]
+
+
 def trained_backbones(results: dict) -> list[str]:
-    """The backbones with a collected cell, in table order (the baselines are not one)."""
-    return list(dict.fromkeys(r["backbone"] for r in results.values() if r["backbone"] != "baselines"))
+    """The backbones with a collected cell, in table order."""
+    return list(dict.fromkeys(r["backbone"] for r in trained_cells(results)))
 
 
 def seeds_ahead(a: dict, b: dict, key: str) -> str:
@@ -543,7 +548,7 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
     figure = os.path.relpath(out_dir / f"{dataset}_mrr20.png", docs_path.parent)
     sweep, sweep_sentence = sweep_table(results)
     converged, converged_sentence = convergence(results)
-    trained = [r for r in results.values() if r["backbone"] != "baselines"]
+    trained = trained_cells(results)
     complete = sum(len(r["seeds"]) == len(summary["seeds"]) for r in trained)
     parts = [
         f"## {dataset}\n",
