@@ -27,6 +27,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -428,11 +429,30 @@ def trained_backbones(results: dict) -> list[str]:
     return list(dict.fromkeys(r["backbone"] for r in trained_cells(results)))
 
 
-def seeds_ahead(a: dict, b: dict, key: str) -> str:
-    """In how many of the seeds both cells ran ``a`` scored higher than ``b`` (a paired count; "1 of 1
-    seeds" is no evidence of a difference, "3 of 3" is the most three seeds can show)."""
+class PairedGap(NamedTuple):
+    """``a - b`` averaged over the seeds both cells ran, and in how many of those seeds ``a`` was ahead.
+
+    Paired, so that a cell with one seed is not set against another's mean over three while seeds are
+    partial. "ahead in 1 of 1 seeds" is no evidence of a difference; "3 of 3" is the most three seeds can show.
+    """
+
+    gap: float
+    ahead: int
+    seeds: int
+
+    @property
+    def ahead_in(self) -> str:
+        return f"{self.ahead} of {self.seeds} seeds"
+
+
+def paired_gap(a: dict, b: dict, key: str) -> PairedGap:
+    """The :class:`PairedGap` of collected cell ``a`` over ``b`` on metric ``key``."""
     common = sorted(set(a["seeds"]) & set(b["seeds"]))
-    return f"{sum(a['seeds'][s][key] > b['seeds'][s][key] for s in common)} of {len(common)} seeds"
+    if not common:
+        raise ValueError(f"{a['label']} and {b['label']} share no seed ({sorted(a['seeds'])} vs {sorted(b['seeds'])}); "
+                         "run both with a common --seeds value before comparing them")
+    gaps = [a["seeds"][s][key] - b["seeds"][s][key] for s in common]
+    return PairedGap(sum(gaps) / len(gaps), sum(g > 0 for g in gaps), len(gaps))
 
 
 def agreement(results: dict) -> list[str]:
@@ -445,31 +465,32 @@ def agreement(results: dict) -> list[str]:
         if have:
             ada, simple, vanilla = (results[names[m]] for m in ("fp-adametric", "fp-simple", "vanilla"))
             for key in ("mrr@20", "hr@20"):
-                a, s, v = ada["mean"][key], simple["mean"][key], vanilla["mean"][key]
-                holds = a > s > v
+                over_simple, over_vanilla = paired_gap(ada, simple, key), paired_gap(simple, vanilla, key)
+                holds = over_simple.gap > 0 and over_vanilla.gap > 0
                 sentences.append(
                     f"{label}, {key.upper()}: FP-AdaMetric > FP-Simple > Vanilla "
                     f"{'holds' if holds else 'does not hold'} (FP-AdaMetric {cell_value(ada, key)}, FP-Simple {cell_value(simple, key)}, "
-                    f"Vanilla {cell_value(vanilla, key)}; FP-AdaMetric - FP-Simple {a - s:+.2f}, ahead in "
-                    f"{seeds_ahead(ada, simple, key)}; FP-Simple - Vanilla {s - v:+.2f}, ahead in {seeds_ahead(simple, vanilla, key)}).")
+                    f"Vanilla {cell_value(vanilla, key)}; FP-AdaMetric - FP-Simple {over_simple.gap:+.2f}, ahead in "
+                    f"{over_simple.ahead_in}; FP-Simple - Vanilla {over_vanilla.gap:+.2f}, ahead in {over_vanilla.ahead_in}).")
         references = [results[names[m]] for m in ("vanilla", "fp-simple") if names[m] in results]
         aware = {n: r for n, r in results.items() if r["backbone"] == backbone and n not in
                  (names["vanilla"], names["fp-simple"]) and r["group"] in ("main", "weight")}
         if not references or not aware:
             continue
         reference = max(references, key=lambda r: r["mean"]["mrr@20"])
-        best_name, best = max(aware.items(), key=lambda item: item[1]["mean"]["mrr@20"])
-        gap = best["mean"]["mrr@20"] - reference["mean"]["mrr@20"]
-        winners = [r["label"] for r in aware.values() if r["mean"]["mrr@20"] > reference["mean"]["mrr@20"]]
+        gaps = {name: paired_gap(r, reference, "mrr@20") for name, r in aware.items()}
+        winners = sorted((name for name in aware if gaps[name].gap > 0), key=lambda name: -gaps[name].gap)
         if winners:
             sentences.append(f"{label}: {len(winners)} FP-aware configuration(s) beat the best of Vanilla and FP-Simple "
-                             f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}) on test MRR@20: "
-                             f"{', '.join(winners)}; the best is {best['label']} ({cell_value(best, 'mrr@20')}, {gap:+.2f}, "
-                             f"ahead in {seeds_ahead(best, reference, 'mrr@20')}).")
+                             f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}) on test MRR@20, best first: "
+                             + "; ".join(f"{aware[name]['label']} ({cell_value(aware[name], 'mrr@20')}, {gaps[name].gap:+.2f}, "
+                                         f"ahead in {gaps[name].ahead_in})" for name in winners) + ".")
         else:
+            best_name = max(gaps, key=lambda name: gaps[name].gap)
+            best, best_gap = aware[best_name], gaps[best_name]
             sentences.append(f"{label}: no FP-aware configuration beats the best of Vanilla and FP-Simple "
                              f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}); the closest is "
-                             f"{best['label']} ({cell_value(best, 'mrr@20')}, {gap:+.2f}).")
+                             f"{best['label']} ({cell_value(best, 'mrr@20')}, {best_gap.gap:+.2f}, ahead in {best_gap.ahead_in}).")
     return sentences
 
 
@@ -488,28 +509,28 @@ def gap_sources(results: dict) -> list[str]:
         vanilla, simple, simple_all = (results.get(f"{backbone}-{m}") for m in ("vanilla", "fp-simple", "fp-simple-all"))
         if not (vanilla and simple):
             continue
-        v, s = vanilla["mean"]["mrr@20"], simple["mean"]["mrr@20"]
-        text = f"{label}: FP-Simple - Vanilla is {s - v:+.2f} MRR@20"
+        simple_gap = paired_gap(simple, vanilla, "mrr@20").gap
+        text = f"{label}: FP-Simple - Vanilla is {simple_gap:+.2f} MRR@20"
         steps_v, steps_s = mean_steps(vanilla), mean_steps(simple)
         if steps_v and steps_s:
             text += f" (FP-Simple trained {steps_s / steps_v:.0%} of Vanilla's optimizer steps)"
         if simple_all:
-            recovered = simple_all["mean"]["mrr@20"] - s
+            recovered = paired_gap(simple_all, simple, "mrr@20").gap
             text += (f"; skipped plays back as input context (FP-Simple, context all, {cell_value(simple_all, 'mrr@20')}) "
                      f"move FP-Simple {recovered:+.2f}")
-            if v > s and recovered > 0:
-                text += (f", closing {recovered / (v - s):.0%} of the gap; the rest goes with the FP targets (and their "
+            if simple_gap < 0 < recovered:
+                text += (f", closing {recovered / -simple_gap:.0%} of the gap; the rest goes with the FP targets (and their "
                          "steps) FP-Simple drops")
         control = results.get(method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         with_term = results.get(method_cell(backbone, "fp-adametric", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         if control:
-            c = control["mean"]["mrr@20"]
+            over_vanilla = paired_gap(control, vanilla, "mrr@20")
             text += (f". With the FP targets back at w = {FP_TERM_CONTROL_WEIGHT:g} and no FP term "
-                     f"({cell_value(control, 'mrr@20')}) it is {c - v:+.2f} against Vanilla, ahead in "
-                     f"{seeds_ahead(control, vanilla, 'mrr@20')}")
+                     f"({cell_value(control, 'mrr@20')}) it is {over_vanilla.gap:+.2f} against Vanilla, ahead in {over_vanilla.ahead_in}")
             if with_term:
+                term = paired_gap(with_term, control, "mrr@20")
                 text += (f"; the FP-AdaMetric term on top ({cell_value(with_term, 'mrr@20')}) adds "
-                         f"{with_term['mean']['mrr@20'] - c:+.2f}, ahead in {seeds_ahead(with_term, control, 'mrr@20')}")
+                         f"{term.gap:+.2f}, ahead in {term.ahead_in}")
         sentences.append(text + ".")
     return sentences
 
@@ -555,7 +576,8 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
         f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))} requested "
         f"({complete} of {len(trained)} trained cells have all of them; the `seeds` column counts each cell's), "
         f"{summary['training_seconds']:.0f} s of training in all cells (this invocation's wall time: "
-        f"{summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds (PROTOCOL §5).\n",
+        f"{summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds (PROTOCOL §5); a difference "
+        "between two cells in the sentences below is the mean over the seeds both ran.\n",
         "### Table 2 shape\n", table2(results, groups=("main",)),
         f"![test MRR@20 per backbone and method]({figure})\n",
         "### Ablation (NARM, the paper's Table 3 shape)\n", ablation_table(results),

@@ -80,6 +80,38 @@ def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_ter
     assert "+0.10 against Vanilla" in sentence and "adds +0.40, ahead in 1 of 1 seeds" in sentence
 
 
+def _seeded(label, by_seed):
+    """A collected NARM cell whose MRR@20 and HR@20 per seed are ``by_seed``."""
+    mean = sum(by_seed.values()) / len(by_seed)
+    return {"backbone": "narm", "label": label, "group": "main",
+            "seeds": {seed: {"mrr@20": v, "hr@20": v} for seed, v in by_seed.items()},
+            "mean": {"mrr@20": mean, "hr@20": mean}, "std": {"mrr@20": 0.0, "hr@20": 0.0}}
+
+
+def test_paired_gap_compares_cells_only_on_the_seeds_both_ran():
+    three_seeds = _seeded("Vanilla", {"0": 14.0, "1": 13.0, "2": 12.0})
+    one_seed = _seeded("FP-AdaMetric (context all)", {"0": 14.5})
+    # Against the three-seed mean (13.0) the one-seed cell would look 1.5 ahead; paired on seed 0 it is 0.5.
+    assert reproduce.paired_gap(one_seed, three_seeds, "mrr@20") == (0.5, 1, 1)
+    assert reproduce.paired_gap(one_seed, three_seeds, "mrr@20").ahead_in == "1 of 1 seeds"
+    with pytest.raises(ValueError, match=r"share no seed \(\['3'\] vs \['0', '1', '2'\]\)"):
+        reproduce.paired_gap(_seeded("late", {"3": 15.0}), three_seeds, "mrr@20")
+
+
+def test_agreement_lists_the_winners_by_paired_gap_with_the_seeds_behind_each():
+    results = {"narm-vanilla": _seeded("Vanilla", {"0": 14.0, "1": 12.0}),
+               "narm-fp-simple": _seeded("FP-Simple", {"0": 11.0, "1": 11.0}),
+               "narm-fp-adametric": _seeded("FP-AdaMetric", {"0": 11.5, "1": 10.9}),
+               "narm-fp-adametric-all-w1": _seeded("w=1", {"0": 14.5, "1": 12.5}) | {"group": "weight"},
+               "narm-fp-adametric-all-w0.5": _seeded("w=0.5", {"0": 14.2}) | {"group": "weight"}}
+    sentences = reproduce.agreement(results)
+    ordering, winners = sentences[0], sentences[-1]
+    assert "does not hold" in ordering and "FP-AdaMetric - FP-Simple +0.20, ahead in 1 of 2 seeds" in ordering
+    # w=0.5's one seed puts it 1.2 above the two-seed Vanilla mean, but only 0.2 above Vanilla's seed 0.
+    assert winners.endswith("best first: w=1 (13.50 ± 0.00, +0.50, ahead in 2 of 2 seeds); "
+                            "w=0.5 (14.20, +0.20, ahead in 1 of 1 seeds).")
+
+
 def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
     with pytest.raises(SystemExit, match="narm-nope not in the grid"):
         reproduce.main(["--quick", "--cells", "narm-vanilla,narm-nope", "--out", str(tmp_path), "--runs-dir",
