@@ -112,6 +112,18 @@ def test_agreement_lists_the_winners_by_paired_gap_with_the_seeds_behind_each():
                             "w=0.5 (14.20, +0.20, ahead in 1 of 1 seeds).")
 
 
+def test_sweep_compares_the_points_on_the_seeds_every_point_ran():
+    def point(by_seed):
+        return {"backbone": "narm", "group": "sweep", "best_validation_mrr@20": by_seed}
+    results = {"narm-fp-adametric": point({"0": 12.0, "1": 13.0, "2": 13.0}),  # the default, at every seed
+               "narm-fp-adametric-l1-m1": point({"0": 12.1})}
+    table, sentence = reproduce.sweep_table(results)
+    # Over all its seeds the default would read 12.67 and win; on seed 0, the one both ran, λ = 1 leads.
+    assert "| 0.1 | - | 12.00 | - |" in table and "| 1 | - | 12.10 | - |" in table
+    assert sentence.startswith("The best validation MRR@20 of the 2 points run is λ = 1, m = 1 (12.10)")
+    assert sentence.endswith("(seeds 0).")
+
+
 def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
     with pytest.raises(SystemExit, match="narm-nope not in the grid"):
         reproduce.main(["--quick", "--cells", "narm-vanilla,narm-nope", "--out", str(tmp_path), "--runs-dir",
