@@ -279,8 +279,6 @@ def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
                               "config": config, "seeds": per_seed, "mean": mean, "std": std,
                               "best_validation_mrr@20": validation, "training": training,
                               "training_seconds": round(sum(t["seconds"] for t in training.values()), 1)}
-        if validation:
-            results[cell.name]["validation_mean"] = round(float(np.mean(list(validation.values()))), 4)
     return results
 
 
