@@ -450,14 +450,23 @@ class PairedGap(NamedTuple):
         return f"{self.ahead} of {self.seeds} seeds"
 
 
-def paired_gap(a: dict, b: dict, key: str) -> PairedGap:
-    """The :class:`PairedGap` of collected cell ``a`` over ``b`` on metric ``key``."""
+def paired_gap(a: dict, b: dict, key: str) -> PairedGap | None:
+    """The :class:`PairedGap` of collected cell ``a`` over ``b`` on metric ``key``; None if they share no seed.
+
+    A hand-run ``--seeds 3 --cells x`` leaves ``x`` with nothing to pair against; the report then says so
+    (:func:`no_seed_in_common`) for that comparison and goes on with the rest.
+    """
     common = sorted(set(a["seeds"]) & set(b["seeds"]))
     if not common:
-        raise ValueError(f"{a['label']} and {b['label']} share no seed ({sorted(a['seeds'])} vs {sorted(b['seeds'])}); "
-                         "run both with a common --seeds value before comparing them")
+        return None
     gaps = [a["seeds"][s][key] - b["seeds"][s][key] for s in common]
     return PairedGap(sum(gaps) / len(gaps), sum(g > 0 for g in gaps), len(gaps))
+
+
+def no_seed_in_common(a: dict, b: dict) -> str:
+    """Why ``a`` and ``b`` are not compared, and how to make them comparable."""
+    return (f"{a['label']} (seeds {', '.join(sorted(a['seeds']))}) and {b['label']} (seeds {', '.join(sorted(b['seeds']))}) "
+            "share no seed, so they are not compared; run both at a common --seeds value")
 
 
 def agreement(results: dict) -> list[str]:
@@ -471,6 +480,11 @@ def agreement(results: dict) -> list[str]:
             ada, simple, vanilla = (results[names[m]] for m in ("fp-adametric", "fp-simple", "vanilla"))
             for key in ("mrr@20", "hr@20"):
                 over_simple, over_vanilla = paired_gap(ada, simple, key), paired_gap(simple, vanilla, key)
+                if over_simple is None or over_vanilla is None:
+                    a, b = (ada, simple) if over_simple is None else (simple, vanilla)
+                    sentences.append(f"{label}, {key.upper()}: FP-AdaMetric > FP-Simple > Vanilla is not judged: "
+                                     f"{no_seed_in_common(a, b)}.")
+                    continue
                 holds = over_simple.gap > 0 and over_vanilla.gap > 0
                 sentences.append(
                     f"{label}, {key.upper()}: FP-AdaMetric > FP-Simple > Vanilla "
@@ -483,7 +497,11 @@ def agreement(results: dict) -> list[str]:
         if not references or not aware:
             continue
         reference = max(references, key=lambda r: r["mean"]["mrr@20"])
-        gaps = {name: paired_gap(r, reference, "mrr@20") for name, r in aware.items()}
+        gaps = {name: gap for name, r in aware.items() if (gap := paired_gap(r, reference, "mrr@20"))}
+        if not gaps:
+            sentences.append(f"{label}: no FP-aware configuration is compared with the best of Vanilla and FP-Simple: "
+                             + "; ".join(no_seed_in_common(r, reference) for r in aware.values()) + ".")
+            continue
         winners = sorted((name for name in aware if gaps[name].gap > 0), key=lambda name: -gaps[name].gap)
         if winners:
             sentences.append(f"{label}: {len(winners)} FP-aware configuration(s) beat the best of Vanilla and FP-Simple "
@@ -514,28 +532,40 @@ def gap_sources(results: dict) -> list[str]:
         vanilla, simple, simple_all = (results.get(f"{backbone}-{m}") for m in ("vanilla", "fp-simple", "fp-simple-all"))
         if not (vanilla and simple):
             continue
-        simple_gap = paired_gap(simple, vanilla, "mrr@20").gap
+        simple_over_vanilla = paired_gap(simple, vanilla, "mrr@20")
+        if simple_over_vanilla is None:
+            sentences.append(f"{label}: {no_seed_in_common(simple, vanilla)}.")
+            continue
+        simple_gap = simple_over_vanilla.gap
         text = f"{label}: FP-Simple - Vanilla is {simple_gap:+.2f} MRR@20"
         steps_v, steps_s = mean_steps(vanilla), mean_steps(simple)
         if steps_v and steps_s:
             text += f" (FP-Simple trained {steps_s / steps_v:.0%} of Vanilla's optimizer steps)"
         if simple_all:
-            recovered = paired_gap(simple_all, simple, "mrr@20").gap
-            text += (f"; skipped plays back as input context (FP-Simple, context all, {cell_value(simple_all, 'mrr@20')}) "
-                     f"move FP-Simple {recovered:+.2f}")
-            if simple_gap < 0 < recovered:
-                text += (f", closing {recovered / -simple_gap:.0%} of the gap; the rest goes with the FP targets (and their "
-                         "steps) FP-Simple drops")
+            if (context_gap := paired_gap(simple_all, simple, "mrr@20")) is None:
+                text += f"; {no_seed_in_common(simple_all, simple)}"
+            else:
+                recovered = context_gap.gap
+                text += (f"; skipped plays back as input context (FP-Simple, context all, {cell_value(simple_all, 'mrr@20')}) "
+                         f"move FP-Simple {recovered:+.2f}")
+                if simple_gap < 0 < recovered:
+                    text += (f", closing {recovered / -simple_gap:.0%} of the gap; the rest goes with the FP targets (and "
+                             "their steps) FP-Simple drops")
         control = results.get(method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         with_term = results.get(method_cell(backbone, "fp-adametric", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         if control:
-            over_vanilla = paired_gap(control, vanilla, "mrr@20")
-            text += (f". With the FP targets back at w = {FP_TERM_CONTROL_WEIGHT:g} and no FP term "
-                     f"({cell_value(control, 'mrr@20')}) it is {over_vanilla.gap:+.2f} against Vanilla, ahead in {over_vanilla.ahead_in}")
+            if (over_vanilla := paired_gap(control, vanilla, "mrr@20")) is None:
+                text += f". {no_seed_in_common(control, vanilla)}"
+            else:
+                text += (f". With the FP targets back at w = {FP_TERM_CONTROL_WEIGHT:g} and no FP term "
+                         f"({cell_value(control, 'mrr@20')}) it is {over_vanilla.gap:+.2f} against Vanilla, ahead in "
+                         f"{over_vanilla.ahead_in}")
             if with_term:
-                term = paired_gap(with_term, control, "mrr@20")
-                text += (f"; the FP-AdaMetric term on top ({cell_value(with_term, 'mrr@20')}) adds "
-                         f"{term.gap:+.2f}, ahead in {term.ahead_in}")
+                if (term := paired_gap(with_term, control, "mrr@20")) is None:
+                    text += f"; {no_seed_in_common(with_term, control)}"
+                else:
+                    text += (f"; the FP-AdaMetric term on top ({cell_value(with_term, 'mrr@20')}) adds "
+                             f"{term.gap:+.2f}, ahead in {term.ahead_in}")
         sentences.append(text + ".")
     return sentences
 

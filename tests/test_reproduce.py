@@ -94,8 +94,21 @@ def test_paired_gap_compares_cells_only_on_the_seeds_both_ran():
     # Against the three-seed mean (13.0) the one-seed cell would look 1.5 ahead; paired on seed 0 it is 0.5.
     assert reproduce.paired_gap(one_seed, three_seeds, "mrr@20") == (0.5, 1, 1)
     assert reproduce.paired_gap(one_seed, three_seeds, "mrr@20").ahead_in == "1 of 1 seeds"
-    with pytest.raises(ValueError, match=r"share no seed \(\['3'\] vs \['0', '1', '2'\]\)"):
-        reproduce.paired_gap(_seeded("late", {"3": 15.0}), three_seeds, "mrr@20")
+    assert reproduce.paired_gap(_seeded("late", {"3": 15.0}), three_seeds, "mrr@20") is None
+
+
+def test_a_cell_sharing_no_seed_is_reported_as_not_compared_and_the_report_goes_on():
+    results = {"narm-vanilla": _seeded("Vanilla", {"0": 14.0, "1": 12.0}),
+               "narm-fp-simple": _seeded("FP-Simple", {"3": 11.0}),
+               "narm-fp-adametric": _seeded("FP-AdaMetric", {"0": 11.5}),
+               "narm-fp-adametric-all-w1": _seeded("w=1", {"0": 14.5}) | {"group": "weight"}}
+    ordering_mrr, ordering_hr, winners = reproduce.agreement(results)
+    assert ordering_mrr == ("NARM, MRR@20: FP-AdaMetric > FP-Simple > Vanilla is not judged: FP-AdaMetric (seeds 0) and "
+                            "FP-Simple (seeds 3) share no seed, so they are not compared; run both at a common --seeds value.")
+    assert ordering_hr.startswith("NARM, HR@20") and "not judged" in ordering_hr
+    assert "best first: w=1 (14.50, +0.50, ahead in 1 of 1 seeds)." in winners
+    (gaps,) = reproduce.gap_sources(results)
+    assert gaps.startswith("NARM: FP-Simple (seeds 3) and Vanilla (seeds 0, 1) share no seed")
 
 
 def test_agreement_lists_the_winners_by_paired_gap_with_the_seeds_behind_each():
