@@ -8,8 +8,10 @@ seeds, plus the baselines (POP, S-POP, SKNN, FP-aware S-POP / SKNN). ``--sweep``
 the first seed, then at the next), each cell x seed in a run directory ``<runs-dir>/<dataset>/<cell>-s<seed>``;
 one holding ``metrics.json`` is never retrained.
 
-Every invocation then collects all finished cells from disk and writes ``<out>/<dataset>.json``,
-``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the report ``docs/REPRODUCTION.md``.
+Every invocation then collects all finished cells from disk, whatever it selected to train, and writes
+``<out>/<dataset>.json``, ``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the report
+``docs/REPRODUCTION.md``. A finished run is reused only if it was trained with the settings this invocation
+would use; ``--quick`` writes under ``runs/reproduce-quick/`` unless told otherwise.
 
 Examples::
 
@@ -25,12 +27,14 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from fpam_tf.errors import ConfigError
 from fpam_tf.metrics import KS, METRIC_NAMES
 from fpam_tf.model import DEFAULT_LAMBDA, DEFAULT_MARGIN, METHODS, MethodConfig
 from fpam_tf.runs import RunConfig, RunDir, write_json_atomic, write_text_atomic
@@ -58,6 +62,10 @@ QUICK_MODEL = {"embedding_dim": 16, "hidden_units": 16, "batch_size": 128}
 QUICK_MAX_STEPS = 3
 QUICK_BACKBONES = ("narm", "gru4rec")
 QUICK_FP_TARGET_WEIGHTS = (1.0,)
+# Where the grid writes. --quick has its own defaults: its small runs share cell names with the real grid's,
+# and the committed results/ and docs/REPRODUCTION.md are the real grid's report.
+RUNS_DIR, OUT_DIR, DOCS_PATH = "runs/reproduce", "results", "docs/REPRODUCTION.md"
+QUICK_DIR = "runs/reproduce-quick"
 
 # The paper's Table 2 (Spotify), test, percent: {(backbone, method): {"hr@20": ..., "mrr@20": ...}}.
 # PLACEHOLDER: the paper's exact figures were not available where this script was written (no copy
@@ -167,6 +175,35 @@ def cell_dir(runs_dir: Path, dataset: str, cell: Cell, seed: int | None) -> RunD
     return RunDir(runs_dir / dataset / (cell.name if seed is None else f"{cell.name}-s{seed}"))
 
 
+class FinishedRuns(NamedTuple):
+    """What the finished runs of one dataset span: seeds, FP target weights, and λ / m of sweep points."""
+
+    seeds: set[int]
+    weights: set[float]
+    lambdas: set[float]
+    margins: set[float]
+
+
+def finished_runs(runs_dir: Path, dataset: str) -> FinishedRuns:
+    """Reads the names of the finished run directories ``<cell>-s<seed>`` under ``<runs_dir>/<dataset>``.
+
+    So that an invocation which trains a few cells (``--seeds 2 --cells ...``) still reports all of them,
+    including seeds, weights and sweep points outside its own flags.
+    """
+    found = FinishedRuns(set(), set(), set(), set())
+    for metrics in (runs_dir / dataset).glob("*/metrics.json"):
+        if not (run := re.fullmatch(r"(.+)-s(\d+)", metrics.parent.name)):
+            continue  # a baseline: no seed
+        cell, seed = run.groups()
+        found.seeds.add(int(seed))
+        if weight := re.search(r"-w([\d.]+)$", cell):
+            found.weights.add(float(weight[1]))
+        if point := re.search(r"-l([\d.e+-]+)-m([\d.e+-]+)$", cell):
+            found.lambdas.add(float(point[1]))
+            found.margins.add(float(point[2]))
+    return found
+
+
 def run_order(cells: list[Cell], seeds) -> list[tuple[Cell, int | None]]:
     """The (cell, seed) runs to do, seed by seed: the baselines (no seed), then every cell at the first
     seed, then every cell at the next, so a grid cut short still has every cell at its first seeds."""
@@ -182,6 +219,12 @@ def run_cell(plan: DatasetPlan, cell: Cell, seed: int | None, runs_dir: Path, da
     run_dir = cell_dir(runs_dir, plan.name, cell, seed)
     tag = f"[{plan.name}] {cell.name}" + ("" if seed is None else f" seed {seed}")
     if run_dir.metrics_json.is_file():
+        if not cell.baseline:
+            try:  # a finished run of other settings (say a --quick one) must not stand in for this cell
+                run_dir.check_same_run(run_config(plan, cell, seed), how_to_fix="pass another --runs-dir, or delete "
+                                       "that directory to train the cell again")
+            except ConfigError as error:
+                raise SystemExit(f"{tag}: {error}") from None
         print(f"{tag}: done already, skipped", flush=True)
         return
     started = time.perf_counter()
@@ -366,16 +409,18 @@ def sweep_table(results: dict) -> tuple[str, str]:
     main grid) is not set against points that ran at one seed only.
     """
     per_seed = {}
-    for cell in sweep_grid():
-        r = results.get(cell.name)
-        if r and r.get("best_validation_mrr@20"):
-            per_seed[(cell.method.fp_lambda, cell.method.margin)] = r["best_validation_mrr@20"]
+    for name, r in results.items():
+        if (r["group"] == "sweep" or name == "narm-fp-adametric") and r.get("best_validation_mrr@20"):
+            method = r["config"]["method"]
+            per_seed[(method["fp_lambda"], method["margin"])] = r["best_validation_mrr@20"]
     common = set.intersection(*(set(v) for v in per_seed.values())) if per_seed else set()
     by_point = {point: float(np.mean([v[seed] for seed in common])) for point, v in per_seed.items() if common}
-    lines = ["| λ \\ m | " + " | ".join(f"{m:g}" for m in SWEEP_MARGINS) + " |",
-             "| --- | " + " | ".join("---:" for _ in SWEEP_MARGINS) + " |"]
-    for lam in SWEEP_LAMBDAS:
-        values = [f"{by_point[(lam, m)]:.2f}" if (lam, m) in by_point else "-" for m in SWEEP_MARGINS]
+    lambdas = sorted(set(SWEEP_LAMBDAS) | {lam for lam, _ in per_seed})
+    margins = sorted(set(SWEEP_MARGINS) | {m for _, m in per_seed})
+    lines = ["| λ \\ m | " + " | ".join(f"{m:g}" for m in margins) + " |",
+             "| --- | " + " | ".join("---:" for _ in margins) + " |"]
+    for lam in lambdas:
+        values = [f"{by_point[(lam, m)]:.2f}" if (lam, m) in by_point else "-" for m in margins]
         lines.append(f"| {lam:g} | " + " | ".join(values) + " |")
     default = by_point.get((DEFAULT_LAMBDA, DEFAULT_MARGIN))
     if len(by_point) < 2 or default is None:
@@ -498,22 +543,24 @@ def agreement(results: dict) -> list[str]:
             continue
         reference = max(references, key=lambda r: r["mean"]["mrr@20"])
         gaps = {name: gap for name, r in aware.items() if (gap := paired_gap(r, reference, "mrr@20"))}
+        unpaired = "; ".join(no_seed_in_common(r, reference) for name, r in aware.items() if name not in gaps)
         if not gaps:
             sentences.append(f"{label}: no FP-aware configuration is compared with the best of Vanilla and FP-Simple: "
-                             + "; ".join(no_seed_in_common(r, reference) for r in aware.values()) + ".")
+                             f"{unpaired}.")
             continue
-        winners = sorted((name for name in aware if gaps[name].gap > 0), key=lambda name: -gaps[name].gap)
+        winners = sorted((name for name in gaps if gaps[name].gap > 0), key=lambda name: -gaps[name].gap)
         if winners:
-            sentences.append(f"{label}: {len(winners)} FP-aware configuration(s) beat the best of Vanilla and FP-Simple "
-                             f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}) on test MRR@20, best first: "
-                             + "; ".join(f"{aware[name]['label']} ({cell_value(aware[name], 'mrr@20')}, {gaps[name].gap:+.2f}, "
-                                         f"ahead in {gaps[name].ahead_in})" for name in winners) + ".")
+            sentence = (f"{label}: {len(winners)} FP-aware configuration(s) beat the best of Vanilla and FP-Simple "
+                        f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}) on test MRR@20, best first: "
+                        + "; ".join(f"{aware[name]['label']} ({cell_value(aware[name], 'mrr@20')}, {gaps[name].gap:+.2f}, "
+                                    f"ahead in {gaps[name].ahead_in})" for name in winners) + ".")
         else:
             best_name = max(gaps, key=lambda name: gaps[name].gap)
             best, best_gap = aware[best_name], gaps[best_name]
-            sentences.append(f"{label}: no FP-aware configuration beats the best of Vanilla and FP-Simple "
-                             f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}); the closest is "
-                             f"{best['label']} ({cell_value(best, 'mrr@20')}, {best_gap.gap:+.2f}, ahead in {best_gap.ahead_in}).")
+            sentence = (f"{label}: no FP-aware configuration beats the best of Vanilla and FP-Simple "
+                        f"({reference['label']}, MRR@20 {cell_value(reference, 'mrr@20')}); the closest is "
+                        f"{best['label']} ({cell_value(best, 'mrr@20')}, {best_gap.gap:+.2f}, ahead in {best_gap.ahead_in}).")
+        sentences.append(sentence + (f" Not compared: {unpaired}." if unpaired else ""))
     return sentences
 
 
@@ -608,8 +655,8 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
     complete = sum(len(r["seeds"]) == len(summary["seeds"]) for r in trained)
     parts = [
         f"## {dataset}\n",
-        f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))} requested "
-        f"({complete} of {len(trained)} trained cells have all of them; the `seeds` column counts each cell's), "
+        f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))} (requested or on disk; "
+        f"{complete} of {len(trained)} trained cells have all of them; the `seeds` column counts each cell's), "
         f"{summary['training_seconds']:.0f} s of training in all cells (this invocation's wall time: "
         f"{summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds (PROTOCOL §5); a difference "
         "between two cells in the sentences below is the mean over the seeds both ran.\n",
@@ -667,9 +714,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=EPOCH_CAP,
                    help=f"epoch cap (default {EPOCH_CAP}; early stopping on validation MRR@20 may stop sooner)")
-    p.add_argument("--out", default="results")
-    p.add_argument("--runs-dir", default="runs/reproduce")
-    p.add_argument("--docs", default="docs/REPRODUCTION.md", help="where the report goes")
+    p.add_argument("--out", default=None, help=f"tables, JSON and figures (default {OUT_DIR}; with --quick {QUICK_DIR}/{OUT_DIR})")
+    p.add_argument("--runs-dir", default=None, help=f"run directories (default {RUNS_DIR}; with --quick {QUICK_DIR})")
+    p.add_argument("--docs", default=None, help=f"where the report goes (default {DOCS_PATH}; with --quick {QUICK_DIR}/REPRODUCTION.md)")
     p.add_argument("--tfds-dir", default=None)
     p.add_argument("--fp-target-weights", default=None,
                    help="NARM's FP-target-weight sweep, comma-separated (default: 0.25,0.5,1)")
@@ -684,6 +731,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones")
     return p
+
+
+def output_paths(args) -> tuple[Path, Path, Path]:
+    """``(runs dir, out dir, report path)``: the flags, else the defaults of the real grid or of ``--quick``."""
+    if args.quick:
+        return (Path(args.runs_dir or QUICK_DIR), Path(args.out or f"{QUICK_DIR}/{OUT_DIR}"),
+                Path(args.docs or f"{QUICK_DIR}/REPRODUCTION.md"))
+    return Path(args.runs_dir or RUNS_DIR), Path(args.out or OUT_DIR), Path(args.docs or DOCS_PATH)
 
 
 def split_list(text: str) -> list[str]:
@@ -735,15 +790,23 @@ def main(argv=None) -> dict:
         to_run = [c for c in to_run if c.name in wanted]
     if args.report_only:
         to_run = []
-    runs_dir, out_dir = Path(args.runs_dir), Path(args.out)
+    runs_dir, out_dir, docs_path = output_paths(args)
     summaries = {}
     for plan in dataset_plans(args):
         loader = make_data_loader(plan, args.tfds_dir)
         dataset_started = time.perf_counter()
         for cell, seed in run_order(to_run, seeds):
             run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir)
-        cells = collect(plan.name, main_cells + [c for c in sweep_grid() if c.name != "narm-fp-adametric"], seeds, runs_dir)
-        summary = {"dataset": plan.name, "epochs": epoch_caps(cells), "seeds": seeds, "fp_target_weights": list(weights),
+        # The tables hold every finished run of the dataset, whatever this invocation selected to train.
+        found = finished_runs(runs_dir, plan.name)
+        report_seeds = sorted(set(seeds) | found.seeds)
+        report_weights = tuple(sorted(set(weights) | found.weights))
+        sweep_cells = sweep_grid(lambdas=sorted(set(sweep_points["lambdas"]) | found.lambdas),
+                                 margins=sorted(set(sweep_points["margins"]) | found.margins))
+        cells = collect(plan.name, grid(BACKBONES, METHODS, report_weights)
+                        + [c for c in sweep_cells if c.name != "narm-fp-adametric"], report_seeds, runs_dir)
+        summary = {"dataset": plan.name, "epochs": epoch_caps(cells), "seeds": report_seeds,
+                   "fp_target_weights": list(report_weights),
                    "max_steps_per_epoch": plan.max_steps_per_epoch, "dataset_options": plan.dataset_options,
                    "wall_seconds": round(time.perf_counter() - dataset_started, 1),
                    "training_seconds": round(sum(r["training_seconds"] for r in cells.values()), 1), "cells": cells}
@@ -753,8 +816,8 @@ def main(argv=None) -> dict:
         for sentence in agreement(cells):
             print(f"  {sentence}")
     if summaries:
-        write_report(summaries, out_dir, Path(args.docs), "python -m benchmarks.reproduce " + " ".join(sys.argv[1:] if argv is None else argv))
-        print(f"Report: {args.docs}  ({time.perf_counter() - started:.0f} s)")
+        write_report(summaries, out_dir, docs_path, "python -m benchmarks.reproduce " + " ".join(sys.argv[1:] if argv is None else argv))
+        print(f"Report: {docs_path}  ({time.perf_counter() - started:.0f} s)")
     return summaries
 
 

@@ -86,6 +86,17 @@ class RunDir:
                               f"train one with: python -m fpam_tf.train --run-dir {self.path}")
         return RunConfig.from_json(json.loads(self.config.read_text()))
 
+    def check_same_run(self, config: RunConfig,
+                       how_to_fix: str = "pass a new --run-dir, or the same settings to resume it") -> None:
+        """Raises :class:`ConfigError` unless the run here has ``config``'s settings (all but ``RESUMABLE``)."""
+        existing = self.read_config().to_json()
+        wanted = config.to_json()
+        differ = sorted(k for k in wanted if k not in RunConfig.RESUMABLE and existing.get(k) != wanted[k])
+        if differ:
+            details = "; ".join(f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now" for k in differ)
+            raise ConfigError(f"{self.path} holds a run with another config ({details}). Nothing was changed; "
+                              f"{how_to_fix}.")
+
     def claim(self, config: RunConfig) -> bool:
         """Writes ``config`` to a new run dir, or checks it matches the run already there.
 
@@ -93,14 +104,8 @@ class RunDir:
         """
         config.validate()
         if self.config.is_file():
-            existing = self.read_config().to_json()
-            wanted = config.to_json()
-            differ = sorted(k for k in wanted if k not in RunConfig.RESUMABLE and existing.get(k) != wanted[k])
-            if differ:
-                details = "; ".join(f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now" for k in differ)
-                raise ConfigError(f"--run-dir {self.path} holds a run with another config ({details}). "
-                                  "Nothing was changed; pass a new --run-dir, or the same settings to resume it.")
-            write_json_atomic(self.config, wanted)
+            self.check_same_run(config)
+            write_json_atomic(self.config, config.to_json())
             return True
         if self.path.exists() and any(self.path.iterdir()):
             raise ConfigError(f"--run-dir {self.path} exists and is not a training run; pass an empty or new directory")

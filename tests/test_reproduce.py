@@ -50,7 +50,7 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     assert "- NARM: " in report and "the best of Vanilla and FP-Simple" in report  # generated sentences
     assert "## synthetic" in report and "results/synthetic_mrr20.png" in report and "Epoch cap 1" in report
     trained = sum(cell["backbone"] != "baselines" for cell in cells.values())
-    assert f"seeds 0 requested ({trained} of {trained} trained cells have all of them" in report
+    assert f"seeds 0 (requested or on disk; {trained} of {trained} trained cells have all of them" in report
     assert "### Convergence at the epoch cap" in report and "runs had their best validation epoch" in report
     assert cells["narm-vanilla"]["training"]["0"]["steps"] == reproduce.QUICK_MAX_STEPS
 
@@ -101,12 +101,14 @@ def test_a_cell_sharing_no_seed_is_reported_as_not_compared_and_the_report_goes_
     results = {"narm-vanilla": _seeded("Vanilla", {"0": 14.0, "1": 12.0}),
                "narm-fp-simple": _seeded("FP-Simple", {"3": 11.0}),
                "narm-fp-adametric": _seeded("FP-AdaMetric", {"0": 11.5}),
-               "narm-fp-adametric-all-w1": _seeded("w=1", {"0": 14.5}) | {"group": "weight"}}
+               "narm-fp-adametric-all-w1": _seeded("w=1", {"0": 14.5}) | {"group": "weight"},
+               "narm-fp-adametric-all-w0.5": _seeded("w=0.5", {"3": 15.0}) | {"group": "weight"}}
     ordering_mrr, ordering_hr, winners = reproduce.agreement(results)
     assert ordering_mrr == ("NARM, MRR@20: FP-AdaMetric > FP-Simple > Vanilla is not judged: FP-AdaMetric (seeds 0) and "
                             "FP-Simple (seeds 3) share no seed, so they are not compared; run both at a common --seeds value.")
     assert ordering_hr.startswith("NARM, HR@20") and "not judged" in ordering_hr
-    assert "best first: w=1 (14.50, +0.50, ahead in 1 of 1 seeds)." in winners
+    assert winners.endswith("best first: w=1 (14.50, +0.50, ahead in 1 of 1 seeds). Not compared: w=0.5 (seeds 3) and "
+                            "Vanilla (seeds 0, 1) share no seed, so they are not compared; run both at a common --seeds value.")
     (gaps,) = reproduce.gap_sources(results)
     assert gaps.startswith("NARM: FP-Simple (seeds 3) and Vanilla (seeds 0, 1) share no seed")
 
@@ -126,10 +128,11 @@ def test_agreement_lists_the_winners_by_paired_gap_with_the_seeds_behind_each():
 
 
 def test_sweep_compares_the_points_on_the_seeds_every_point_ran():
-    def point(by_seed):
-        return {"backbone": "narm", "group": "sweep", "best_validation_mrr@20": by_seed}
-    results = {"narm-fp-adametric": point({"0": 12.0, "1": 13.0, "2": 13.0}),  # the default, at every seed
-               "narm-fp-adametric-l1-m1": point({"0": 12.1})}
+    def point(fp_lambda, margin, by_seed):
+        return {"backbone": "narm", "group": "sweep", "best_validation_mrr@20": by_seed,
+                "config": {"method": {"fp_lambda": fp_lambda, "margin": margin}}}
+    results = {"narm-fp-adametric": point(0.1, 1.0, {"0": 12.0, "1": 13.0, "2": 13.0}),  # the default, at every seed
+               "narm-fp-adametric-l1-m1": point(1.0, 1.0, {"0": 12.1})}
     table, sentence = reproduce.sweep_table(results)
     # Over all its seeds the default would read 12.67 and win; on seed 0, the one both ran, λ = 1 leads.
     assert "| 0.1 | - | 12.00 | - |" in table and "| 1 | - | 12.10 | - |" in table
@@ -141,3 +144,60 @@ def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
     with pytest.raises(SystemExit, match="narm-nope not in the grid"):
         reproduce.main(["--quick", "--cells", "narm-vanilla,narm-nope", "--out", str(tmp_path), "--runs-dir",
                         str(tmp_path / "runs"), "--docs", str(tmp_path / "R.md")])
+
+
+def test_quick_writes_under_its_own_folder_unless_told_otherwise():
+    # Its small runs share cell names with the real grid's: in the real runs dir they would pass for finished cells.
+    quick = reproduce.output_paths(reproduce.parser().parse_args(["--quick"]))
+    assert [str(p) for p in quick] == ["runs/reproduce-quick", "runs/reproduce-quick/results",
+                                       "runs/reproduce-quick/REPRODUCTION.md"]
+    real = reproduce.output_paths(reproduce.parser().parse_args([]))
+    assert [str(p) for p in real] == ["runs/reproduce", "results", "docs/REPRODUCTION.md"]
+    told = reproduce.output_paths(reproduce.parser().parse_args(["--quick", "--out", "x", "--runs-dir", "y", "--docs", "z"]))
+    assert [str(p) for p in told] == ["y", "x", "z"]
+
+
+def _finished_run(runs, dataset, cell, seed, config, mrr=10.0):
+    """A run directory of ``cell`` at ``seed`` as the grid leaves it: config.json and metrics.json."""
+    from fpam_tf.runs import write_json_atomic
+    run_dir = reproduce.cell_dir(runs, dataset, cell, seed)
+    write_json_atomic(run_dir.config, config.to_json())
+    write_json_atomic(run_dir.metrics_json, {"metrics": {k: mrr for k in reproduce.TABLE_KEYS},
+                                             "config": config.to_json(), "best_validation_mrr@20": mrr})
+
+
+def _plan(quick):
+    args = reproduce.parser().parse_args(["--datasets", "synthetic"] + (["--quick"] if quick else []))
+    (plan,) = reproduce.dataset_plans(args)
+    return plan
+
+
+def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path, capsys):
+    cell = reproduce.method_cell("narm", "vanilla")
+    _finished_run(tmp_path, "synthetic", cell, 0, reproduce.run_config(_plan(quick=True), cell, 0))
+    with pytest.raises(SystemExit, match=r"narm-vanilla seed 0: .*another config \(batch_size: 128 there, 512 now; .*embedding_dim: 16 "
+                                         r"there, 100 now.*\. Nothing was changed; pass another --runs-dir, or delete that directory"):
+        reproduce.run_cell(_plan(quick=False), cell, 0, tmp_path, data_loader=None, tfds_dir=None)
+    reproduce.run_cell(_plan(quick=True), cell, 0, tmp_path, data_loader=None, tfds_dir=None)
+    assert "narm-vanilla seed 0: done already, skipped" in capsys.readouterr().out
+
+
+def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):
+    plan = _plan(quick=False)
+    cells = {"narm-vanilla": (reproduce.method_cell("narm", "vanilla"), 0),
+             "srgnn-vanilla": (reproduce.method_cell("srgnn", "vanilla"), 2),
+             "narm-fp-adametric-all-w0.75": (reproduce.method_cell("narm", "fp-adametric", context="all", weight=0.75,
+                                                                group="weight"), 0),
+             "narm-fp-adametric-l0.5-m1": (reproduce.method_cell("narm", "fp-adametric", fp_lambda=0.5, margin=1.0,
+                                                                 group="sweep"), 0)}
+    for cell, seed in cells.values():
+        _finished_run(tmp_path / "runs", "synthetic", cell, seed, reproduce.run_config(plan, cell, seed))
+    summaries = reproduce.main(["--report-only", "--datasets", "synthetic", "--backbones", "narm", "--seeds", "0",
+                                "--fp-target-weights", "1", "--runs-dir", str(tmp_path / "runs"),
+                                "--out", str(tmp_path / "results"), "--docs", str(tmp_path / "R.md")])
+    summary = summaries["synthetic"]
+    assert set(summary["cells"]) == set(cells)
+    assert summary["seeds"] == [0, 2] and summary["fp_target_weights"] == [0.75, 1.0]
+    report = (tmp_path / "R.md").read_text()
+    assert "seeds 0, 2 (requested or on disk; 0 of 4 trained cells have all of them" in report
+    assert "| 0.5 | - | 10.00 | - |" in report  # the λ = 0.5 sweep point, which no flag asked for
