@@ -6,7 +6,7 @@ a sweep of the FP target weight w with context all + FP-AdaMetric, and its no-FP
 seeds, plus the baselines (POP, S-POP, SKNN, FP-aware S-POP / SKNN). ``--sweep`` instead trains the
 λ x m grid of NARM / FP-AdaMetric, judged on validation MRR@20. Runs go seed by seed (every cell at
 the first seed, then at the next), each cell x seed in a run directory ``<runs-dir>/<dataset>/<cell>-s<seed>``;
-one holding ``metrics.json`` is never retrained.
+one holding ``metrics.json`` is not retrained (one that reached a lower ``--epochs`` trains on to this cap).
 
 Every invocation then collects all finished cells from disk, whatever it selected to train, and writes
 ``<out>/<dataset>.json``, ``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the report
@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +36,7 @@ import numpy as np
 from fpam_tf.errors import ConfigError
 from fpam_tf.metrics import KS, METRIC_NAMES
 from fpam_tf.model import DEFAULT_LAMBDA, DEFAULT_MARGIN, METHODS, MethodConfig
-from fpam_tf.runs import RunConfig, RunDir, write_json_atomic, write_text_atomic
+from fpam_tf.runs import RunConfig, RunDir, differences, write_json_atomic, write_text_atomic
 from fpam_tf.training import SELECTION_METRIC
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,22 +184,27 @@ class FinishedRuns(NamedTuple):
 
 
 def finished_runs(runs_dir: Path, dataset: str) -> FinishedRuns:
-    """Reads the names of the finished run directories ``<cell>-s<seed>`` under ``<runs_dir>/<dataset>``.
+    """Reads the settings of every finished trained run under ``<runs_dir>/<dataset>`` from its ``metrics.json``.
 
     So that an invocation which trains a few cells (``--seeds 2 --cells ...``) still reports all of them,
-    including seeds, weights and sweep points outside its own flags.
+    including seeds, weights and sweep points outside its own flags. Read from each run's config, not its
+    directory name: the weight sweep is NARM / FP-AdaMetric with context all and FP targets kept, a sweep
+    point is NARM / FP-AdaMetric with positives context (:func:`grid`, :func:`sweep_grid`).
     """
     found = FinishedRuns(set(), set(), set(), set())
     for metrics in (runs_dir / dataset).glob("*/metrics.json"):
-        if not (run := re.fullmatch(r"(.+)-s(\d+)", metrics.parent.name)):
+        config = json.loads(metrics.read_text())["config"]
+        if "seed" not in config:
             continue  # a baseline: no seed
-        cell, seed = run.groups()
-        found.seeds.add(int(seed))
-        if weight := re.search(r"-w([\d.]+)$", cell):
-            found.weights.add(float(weight[1]))
-        if point := re.search(r"-l([\d.e+-]+)-m([\d.e+-]+)$", cell):
-            found.lambdas.add(float(point[1]))
-            found.margins.add(float(point[2]))
+        found.seeds.add(config["seed"])
+        method = config["method"]
+        if config["model"] != "narm" or method["method"] != "fp-adametric":
+            continue
+        if method["context"] == "all" and method["fp_target_weight"] > 0:
+            found.weights.add(method["fp_target_weight"])
+        elif method["context"] == "positives":
+            found.lambdas.add(method["fp_lambda"])
+            found.margins.add(method["margin"])
     return found
 
 
@@ -211,30 +215,62 @@ def run_order(cells: list[Cell], seeds) -> list[tuple[Cell, int | None]]:
             + [(cell, seed) for seed in seeds for cell in cells if not cell.baseline])
 
 
+def baseline_config(plan: DatasetPlan, cell: Cell) -> dict:
+    """What a baseline's ``metrics.json`` records as its config, and what a reused one must match."""
+    name, fp_aware = cell.baseline
+    return {"baseline": name, "fp_aware": fp_aware, "dataset": plan.name, "dataset_options": plan.dataset_options}
+
+
+REFIT_HOW_TO = "pass another --runs-dir, or delete that directory to train the cell again"
+
+
+def finished_as_asked(plan: DatasetPlan, cell: Cell, seed: int | None, run_dir: RunDir) -> bool:
+    """Whether the finished run in ``run_dir`` stands for ``cell`` as this invocation would train it.
+
+    True when it was trained with the same settings and reached the epoch cap (or stopped early); False
+    when it stopped at a lower cap, so training resumes from its last epoch to this one. Raises
+    :class:`ConfigError` when it was trained with other settings (say a ``--quick`` run): it must not
+    stand in for the cell, and nothing there is touched.
+    """
+    if cell.baseline:
+        recorded = json.loads(run_dir.metrics_json.read_text())["config"]
+        if details := differences(recorded, baseline_config(plan, cell)):
+            raise ConfigError(f"{run_dir.path} holds a baseline fitted with another config ({details}). Nothing was "
+                              f"changed; {REFIT_HOW_TO}.")
+        return True
+    run_dir.check_same_run(run_config(plan, cell, seed), how_to_fix=REFIT_HOW_TO)
+    if not run_dir.progress.is_file():
+        return True  # nothing to resume from
+    progress = json.loads(run_dir.progress.read_text())
+    return progress["epoch"] >= plan.epochs or progress["stopped"] is not None
+
+
 def run_cell(plan: DatasetPlan, cell: Cell, seed: int | None, runs_dir: Path, data_loader, tfds_dir) -> None:
-    """Trains (or fits) ``cell`` at ``seed`` unless it has finished already, printing one line."""
+    """Trains (or fits) ``cell`` at ``seed`` unless it has finished already, printing one line.
+
+    A finished cell trained to a lower epoch cap than ``plan.epochs`` trains on from its last epoch
+    (its test results are replaced when it finishes).
+    """
     from fpam_tf import train
     from fpam_tf.baselines import evaluate_baseline
 
     run_dir = cell_dir(runs_dir, plan.name, cell, seed)
     tag = f"[{plan.name}] {cell.name}" + ("" if seed is None else f" seed {seed}")
     if run_dir.metrics_json.is_file():
-        if not cell.baseline:
-            try:  # a finished run of other settings (say a --quick one) must not stand in for this cell
-                run_dir.check_same_run(run_config(plan, cell, seed), how_to_fix="pass another --runs-dir, or delete "
-                                       "that directory to train the cell again")
-            except ConfigError as error:
-                raise SystemExit(f"{tag}: {error}") from None
-        print(f"{tag}: done already, skipped", flush=True)
-        return
+        try:
+            if finished_as_asked(plan, cell, seed, run_dir):
+                print(f"{tag}: done already, skipped", flush=True)
+                return
+        except ConfigError as error:
+            raise SystemExit(f"{tag}: {error}") from None
+        print(f"{tag}: finished below epoch cap {plan.epochs}, training on", flush=True)
     started = time.perf_counter()
     if cell.baseline:
         name, fp_aware = cell.baseline
         metrics = evaluate_baseline(name, data_loader(), "test", fp_aware)
         write_json_atomic(run_dir.metrics_json, {
             "dataset": plan.name, "model": name, "method": cell.name, "split": "test", "units": "percent",
-            "metrics": {k: round(v, 4) for k, v in metrics.items()},
-            "config": {"baseline": name, "fp_aware": fp_aware}})
+            "metrics": {k: round(v, 4) for k, v in metrics.items()}, "config": baseline_config(plan, cell)})
     else:
         metrics = train.run(run_config(plan, cell, seed), run_dir, tfds_dir=tfds_dir, verbose=0,
                             max_steps_per_epoch=plan.max_steps_per_epoch, data=data_loader())["metrics"]
@@ -514,6 +550,12 @@ def no_seed_in_common(a: dict, b: dict) -> str:
             "share no seed, so they are not compared; run both at a common --seeds value")
 
 
+def compared(a: dict, b: dict, key: str, describe) -> str:
+    """``describe(gap)`` of the :class:`PairedGap` of ``a`` over ``b`` on ``key``, or why they are not compared."""
+    gap = paired_gap(a, b, key)
+    return no_seed_in_common(a, b) if gap is None else describe(gap)
+
+
 def agreement(results: dict) -> list[str]:
     """Sentences, one per backbone, generated from the numbers: the paper's ordering and the best FP-aware cell."""
     sentences = []
@@ -589,30 +631,24 @@ def gap_sources(results: dict) -> list[str]:
         if steps_v and steps_s:
             text += f" (FP-Simple trained {steps_s / steps_v:.0%} of Vanilla's optimizer steps)"
         if simple_all:
-            if (context_gap := paired_gap(simple_all, simple, "mrr@20")) is None:
-                text += f"; {no_seed_in_common(simple_all, simple)}"
-            else:
-                recovered = context_gap.gap
-                text += (f"; skipped plays back as input context (FP-Simple, context all, {cell_value(simple_all, 'mrr@20')}) "
-                         f"move FP-Simple {recovered:+.2f}")
-                if simple_gap < 0 < recovered:
-                    text += (f", closing {recovered / -simple_gap:.0%} of the gap; the rest goes with the FP targets (and "
-                             "their steps) FP-Simple drops")
+            def context(gap: PairedGap) -> str:
+                clause = (f"skipped plays back as input context (FP-Simple, context all, "
+                          f"{cell_value(simple_all, 'mrr@20')}) move FP-Simple {gap.gap:+.2f}")
+                if simple_gap < 0 < gap.gap:
+                    clause += (f", closing {gap.gap / -simple_gap:.0%} of the gap; the rest goes with the FP targets (and "
+                               "their steps) FP-Simple drops")
+                return clause
+            text += "; " + compared(simple_all, simple, "mrr@20", context)
         control = results.get(method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         with_term = results.get(method_cell(backbone, "fp-adametric", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         if control:
-            if (over_vanilla := paired_gap(control, vanilla, "mrr@20")) is None:
-                text += f". {no_seed_in_common(control, vanilla)}"
-            else:
-                text += (f". With the FP targets back at w = {FP_TERM_CONTROL_WEIGHT:g} and no FP term "
-                         f"({cell_value(control, 'mrr@20')}) it is {over_vanilla.gap:+.2f} against Vanilla, ahead in "
-                         f"{over_vanilla.ahead_in}")
+            text += ". " + compared(control, vanilla, "mrr@20", lambda gap: (
+                f"With the FP targets back at w = {FP_TERM_CONTROL_WEIGHT:g} and no FP term "
+                f"({cell_value(control, 'mrr@20')}) it is {gap.gap:+.2f} against Vanilla, ahead in {gap.ahead_in}"))
             if with_term:
-                if (term := paired_gap(with_term, control, "mrr@20")) is None:
-                    text += f"; {no_seed_in_common(with_term, control)}"
-                else:
-                    text += (f"; the FP-AdaMetric term on top ({cell_value(with_term, 'mrr@20')}) adds "
-                             f"{term.gap:+.2f}, ahead in {term.ahead_in}")
+                text += "; " + compared(with_term, control, "mrr@20", lambda gap: (
+                    f"the FP-AdaMetric term on top ({cell_value(with_term, 'mrr@20')}) adds {gap.gap:+.2f}, "
+                    f"ahead in {gap.ahead_in}"))
         sentences.append(text + ".")
     return sentences
 

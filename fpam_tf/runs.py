@@ -89,11 +89,7 @@ class RunDir:
     def check_same_run(self, config: RunConfig,
                        how_to_fix: str = "pass a new --run-dir, or the same settings to resume it") -> None:
         """Raises :class:`ConfigError` unless the run here has ``config``'s settings (all but ``RESUMABLE``)."""
-        existing = self.read_config().to_json()
-        wanted = config.to_json()
-        differ = sorted(k for k in wanted if k not in RunConfig.RESUMABLE and existing.get(k) != wanted[k])
-        if differ:
-            details = "; ".join(f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now" for k in differ)
+        if details := differences(self.read_config().to_json(), config.to_json(), ignore=RunConfig.RESUMABLE):
             raise ConfigError(f"{self.path} holds a run with another config ({details}). Nothing was changed; "
                               f"{how_to_fix}.")
 
@@ -112,6 +108,12 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.config, config.to_json())
         return False
+
+
+def differences(existing: dict, wanted: dict, ignore=()) -> str:
+    """``"key: <existing> there, <wanted> now; ..."`` for each key of ``wanted`` (but ``ignore``) that differs."""
+    return "; ".join(f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now"
+                     for k in sorted(wanted) if k not in ignore and existing.get(k) != wanted[k])
 
 
 def write_json_atomic(path: Path, data) -> None:

@@ -1,5 +1,6 @@
 """``python -m benchmarks.reproduce --quick`` end to end into a temporary folder, and its resumability."""
 
+import dataclasses
 import json
 
 import pytest
@@ -201,3 +202,34 @@ def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):
     report = (tmp_path / "R.md").read_text()
     assert "seeds 0, 2 (requested or on disk; 0 of 4 trained cells have all of them" in report
     assert "| 0.5 | - | 10.00 | - |" in report  # the λ = 0.5 sweep point, which no flag asked for
+
+
+def test_a_baseline_fitted_with_other_settings_is_refused_not_reused(tmp_path, capsys):
+    from fpam_tf.runs import write_json_atomic
+    cell = next(c for c in reproduce.grid([], []) if c.name == "sknn-fp")
+    quick, real = _plan(quick=True), _plan(quick=False)
+    run_dir = reproduce.cell_dir(tmp_path, "synthetic", cell, None)
+    write_json_atomic(run_dir.metrics_json, {"metrics": {}, "config": reproduce.baseline_config(quick, cell)})
+    with pytest.raises(SystemExit, match=r"sknn-fp: .*baseline fitted with another config \(dataset_options: "
+                                         r"\{.*'num_sessions': 600.*\} there, \{\} now\)\. Nothing was changed"):
+        reproduce.run_cell(real, cell, None, tmp_path, data_loader=None, tfds_dir=None)
+    reproduce.run_cell(quick, cell, None, tmp_path, data_loader=None, tfds_dir=None)
+    assert "sknn-fp: done already, skipped" in capsys.readouterr().out
+
+
+def test_a_finished_cell_of_a_lower_epoch_cap_trains_on_to_the_new_cap(tmp_path, capsys):
+    cell = reproduce.method_cell("gru4rec", "fp-simple")
+    plan = _plan(quick=True)
+    loader = reproduce.make_data_loader(plan, tmp_path / "tfds")
+    reproduce.run_cell(plan, cell, 0, tmp_path, loader, tmp_path / "tfds")
+    run_dir = reproduce.cell_dir(tmp_path, "synthetic", cell, 0)
+    longer = dataclasses.replace(plan, epochs=plan.epochs + 1)
+    capsys.readouterr()
+    reproduce.run_cell(longer, cell, 0, tmp_path, loader, tmp_path / "tfds")
+    assert f"finished below epoch cap {longer.epochs}, training on" in capsys.readouterr().out
+    progress = json.loads(run_dir.progress.read_text())
+    assert progress["epoch"] == longer.epochs and len(progress["history"]) == longer.epochs
+    assert json.loads(run_dir.metrics_json.read_text())["config"]["epochs"] == longer.epochs
+    reproduce.run_cell(longer, cell, 0, tmp_path, loader, tmp_path / "tfds")
+    reproduce.run_cell(plan, cell, 0, tmp_path, loader, tmp_path / "tfds")  # a higher cap is kept, not cut back
+    assert capsys.readouterr().out.count("done already, skipped") == 2
