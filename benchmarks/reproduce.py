@@ -745,7 +745,8 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="spotify,synthetic", help="comma-separated, of: " + ", ".join(DATASETS))
     p.add_argument("--spotify-dir", default=str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"))
-    p.add_argument("--backbones", default=",".join(BACKBONES))
+    p.add_argument("--backbones", default=None,
+                   help=f"comma-separated (default: {','.join(BACKBONES)}; with --quick {','.join(QUICK_BACKBONES)})")
     p.add_argument("--methods", default=",".join(METHODS), help="methods of the grid (the baselines always run)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=EPOCH_CAP,
@@ -765,7 +766,8 @@ def parser() -> argparse.ArgumentParser:
                    help="train nothing: collect the finished cells and write the tables, figure and report")
     p.add_argument("--sweep", action="store_true", help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid")
     p.add_argument("--quick", action="store_true",
-                   help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones")
+                   help="minutes: synthetic only, small data and model, 1 seed, 1 epoch of a few steps, 2 backbones "
+                        "(unless --backbones says otherwise)")
     return p
 
 
@@ -805,7 +807,7 @@ def main(argv=None) -> dict:
 
     args = parser().parse_args(argv)
     started = time.perf_counter()
-    backbones = list(QUICK_BACKBONES) if args.quick else split_list(args.backbones)
+    backbones = split_list(args.backbones) if args.backbones else list(QUICK_BACKBONES if args.quick else BACKBONES)
     unknown = sorted(set(backbones) - set(BACKBONES)) + sorted(set(split_list(args.methods)) - set(METHODS))
     if unknown:
         raise SystemExit(f"unknown backbone(s) or method(s): {', '.join(unknown)}")

@@ -1,6 +1,11 @@
 """Fixtures shared by the whole suite: the real data in ../shared (skipped cleanly when absent),
-and the Spotify sample prepared once per test session (its TFDS preparation is the slow part)."""
+the Spotify sample prepared once per test session (its TFDS preparation is the slow part), and the
+JAX-backend checks run once in one subprocess."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +40,15 @@ def spotify_protocol(spotify_sample):
     from fpam_tf.windows import ProtocolData
 
     return ProtocolData.from_sessions(spotify_sample.splits)
+
+
+@pytest.fixture(scope="session")
+def jax_backend_checks():
+    """The result of ``tests/jax_backend_checks.py`` run once under ``KERAS_BACKEND=jax`` (a dict, see there)."""
+    script = Path(__file__).with_name("jax_backend_checks.py")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, str(script)], env=env, cwd=script.parents[1], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    line = [line for line in result.stdout.splitlines() if line.startswith("RESULT")][-1]
+    return json.loads(line[len("RESULT"):])

@@ -1,10 +1,5 @@
 """The session recommender: scores, the loss composition, method presets, precision and backends."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
@@ -12,8 +7,6 @@ import tensorflow as tf
 
 from fpam_tf.errors import ConfigError
 from fpam_tf.model import MethodConfig, build_model
-
-ROOT = Path(__file__).resolve().parents[1]
 
 FEATURES = {
     "items": np.array([[3, 5, 3, 7], [2, 9, 0, 0], [4, 0, 0, 0]], np.int32),
@@ -112,17 +105,11 @@ def test_one_training_step_under_mixed_precision_keeps_logits_and_losses_float32
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_every_backbone_takes_a_training_step_under_the_jax_backend():
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "jax_train_step.py")], env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert sorted(line["backbone"] for line in lines) == ["gru4rec", "narm", "srgnn", "stamp"]
-    for line in lines:
-        assert line["first"]["fp_loss"] > 0 and np.isfinite(line["second"]["loss"])
+def test_every_backbone_takes_a_training_step_under_the_jax_backend(jax_backend_checks):
+    steps = jax_backend_checks["train_steps"]
+    assert sorted(steps) == ["gru4rec", "narm", "srgnn", "stamp"]
+    for name, step in steps.items():
+        assert step["first"]["fp_loss"] > 0 and np.isfinite(step["second"]["loss"]), (name, step)
 
 
 def test_ranking_metrics_are_computed_on_evaluation_steps_only():
