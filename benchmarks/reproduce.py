@@ -611,7 +611,8 @@ def gap_sources(results: dict) -> list[str]:
 
     FP-Simple differs from Vanilla in two ways: skipped plays leave the input (context) and leave the
     targets. The context-all FP-Simple cell puts them back as input only, so it splits the gap into what
-    context recovers and what the targets hold. For NARM the no-FP-term control (context all, FP targets at
+    context recovers and what the targets hold; the context-all FP-Metric and FP-AdaMetric cells say what the
+    FP term adds on that context. For NARM the no-FP-term control (context all, FP targets at
     weight w) and the FP-AdaMetric cell of the same w say what the FP term adds on top. The optimizer-step
     ratio says how much less training a positives-only cell got at the same epoch cap.
     """
@@ -639,6 +640,13 @@ def gap_sources(results: dict) -> list[str]:
                                "their steps) FP-Simple drops")
                 return clause
             text += "; " + compared(simple_all, simple, "mrr@20", context)
+            with_fp_term = {method: cell for method in ("fp-metric", "fp-adametric")
+                            if (cell := results.get(method_cell(backbone, method, context="all").name))}
+            if with_fp_term:
+                text += "; on that context the FP term on top adds " + ", ".join(
+                    compared(cell, simple_all, "mrr@20", lambda gap, method=method, cell=cell: (
+                        f"{gap.gap:+.2f} as {METHOD_LABELS[method]} ({cell_value(cell, 'mrr@20')}, ahead in {gap.ahead_in})"))
+                    for method, cell in with_fp_term.items())
         control = results.get(method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         with_term = results.get(method_cell(backbone, "fp-adametric", context="all", weight=FP_TERM_CONTROL_WEIGHT).name)
         if control:

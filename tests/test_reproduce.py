@@ -74,11 +74,15 @@ def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_ter
     results = {"narm-vanilla": _result("narm", "Vanilla", 14.0, 1000),
                "narm-fp-simple": _result("narm", "FP-Simple", 12.0, 450),
                "narm-fp-simple-all": _result("narm", "FP-Simple (context all)", 13.0, 450),
+               "narm-fp-metric-all": _result("narm", "FP-Metric (context all)", 12.75, 450),
+               "narm-fp-adametric-all": _result("narm", "FP-AdaMetric (context all)", 13.25, 450),
                "narm-fp-simple-all-w1": _result("narm", "control", 14.1, 1000, "weight"),
                "narm-fp-adametric-all-w1": _result("narm", "w=1", 14.5, 1000, "weight")}
     (sentence,) = reproduce.gap_sources(results)
     assert "FP-Simple - Vanilla is -2.00" in sentence and "45% of Vanilla's optimizer steps" in sentence
     assert "move FP-Simple +1.00, closing 50% of the gap" in sentence
+    assert ("on that context the FP term on top adds -0.25 as FP-Metric (12.75, ahead in 0 of 1 seeds), "
+            "+0.25 as FP-AdaMetric (13.25, ahead in 1 of 1 seeds)") in sentence
     assert "+0.10 against Vanilla" in sentence and "adds +0.40, ahead in 1 of 1 seeds" in sentence
 
 
