@@ -52,7 +52,7 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     assert "- NARM: " in report and "the best of Vanilla and FP-Simple" in report  # generated sentences
     assert "## synthetic" in report and "results/synthetic_mrr20.png" in report and "Epoch cap 1" in report
     trained = sum(cell["backbone"] != "baselines" for cell in cells.values())
-    assert f"seeds 0 (requested or on disk; {trained} of {trained} trained cells have all of them" in report
+    assert f"seeds 0 (requested or on disk; {trained} of {trained} grid cells have all of them;" in report
     assert "### Convergence at the epoch cap" in report and "runs had their best validation epoch" in report
     assert cells["narm-vanilla"]["training"]["0"]["steps"] == reproduce.QUICK_MAX_STEPS
 
@@ -205,7 +205,8 @@ def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):
     assert set(summary["cells"]) == set(cells)
     assert summary["seeds"] == [0, 2] and summary["fp_target_weights"] == [0.75, 1.0]
     report = (tmp_path / "R.md").read_text()
-    assert "seeds 0, 2 (requested or on disk; 0 of 4 trained cells have all of them" in report
+    assert ("seeds 0, 2 (requested or on disk; 0 of 3 grid cells have all of them, and 1 off-default λ x m point(s) "
+            "have the seeds --sweep ran;") in report
     assert "| 0.5 | - | 10.00 | - |" in report  # the λ = 0.5 sweep point, which no flag asked for
 
 
