@@ -136,7 +136,7 @@ def test_evaluate_without_a_trained_model_is_a_clear_error(tmp_path):
 
 def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_path):
     run_dir = RunDir(tmp_path / "run")
-    # 60 of the epoch's 326 steps: room to kill it mid-epoch after its second checkpoint, no more.
+    # 60 of the epoch's 326 steps: room to kill it after its second checkpoint (step 10), before the epoch ends.
     args = cli_args(run_dir.path, tfds_dir, "--epochs", "1", "--batch-size", "16", "--checkpoint-steps", "5",
                     "--max-steps-per-epoch", "60")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
