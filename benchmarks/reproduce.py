@@ -464,6 +464,10 @@ def sweep_table(results: dict) -> tuple[str, str]:
     (best_lam, best_m), best = max(by_point.items(), key=lambda item: item[1])
     spread = (f" All {len(by_point)} lie within {best - min(by_point.values()):.2f} of each other "
               f"(seeds {', '.join(sorted(common))}).")
+    default_by_seed = per_seed[(DEFAULT_LAMBDA, DEFAULT_MARGIN)]
+    if len(default_by_seed) > len(common):  # the seed-to-seed noise the differences between points compete with
+        spread += (f" For scale, the default alone moves {min(default_by_seed.values()):.2f} to "
+                   f"{max(default_by_seed.values()):.2f} over seeds {', '.join(sorted(default_by_seed))}.")
     if (best_lam, best_m) == (DEFAULT_LAMBDA, DEFAULT_MARGIN):
         sentence = (f"The default λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} has the best validation MRR@20 "
                     f"({default:.2f}) of the {len(by_point)} points run." + spread)

@@ -143,7 +143,7 @@ def test_sweep_compares_the_points_on_the_seeds_every_point_ran():
     # Over all its seeds the default would read 12.67 and win; on seed 0, the one both ran, λ = 1 leads.
     assert "| 0.1 | - | 12.00 | - |" in table and "| 1 | - | 12.10 | - |" in table
     assert sentence.startswith("The best validation MRR@20 of the 2 points run is λ = 1, m = 1 (12.10)")
-    assert sentence.endswith("(seeds 0).")
+    assert sentence.endswith("(seeds 0). For scale, the default alone moves 12.00 to 13.00 over seeds 0, 1, 2.")
 
 
 def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
