@@ -86,6 +86,10 @@ PEER_NOTE = ("RecBole 1.2.1, emb/hidden 100, batch 512, CE over all items, Adam 
              "(our `pop-fp`).")
 
 
+# The groups of the grid proper (run at every seed); "sweep" holds the λ x m points, run at the seeds --sweep gets.
+GRID_GROUPS = ("main", "weight")
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
     """One row of the grid: a trained model (``method`` set, one run per seed) or a baseline (no seeds).
@@ -425,7 +429,7 @@ def convergence(results: dict) -> tuple[str, str]:
     at_cap = total = 0
     for r in results.values():
         runs = list(r.get("training", {}).values())
-        if not runs or r["group"] not in ("main", "weight"):
+        if not runs or r["group"] not in GRID_GROUPS:
             continue
         gains = [t["last_epoch_gain"] for t in runs if t["last_epoch_gain"] is not None]
         lines.append(f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | "
@@ -584,7 +588,7 @@ def agreement(results: dict) -> list[str]:
                     f"{over_simple.ahead_in}; FP-Simple - Vanilla {over_vanilla.gap:+.2f}, ahead in {over_vanilla.ahead_in}).")
         references = [results[names[m]] for m in ("vanilla", "fp-simple") if names[m] in results]
         aware = {n: r for n, r in results.items() if r["backbone"] == backbone and n not in
-                 (names["vanilla"], names["fp-simple"]) and r["group"] in ("main", "weight")}
+                 (names["vanilla"], names["fp-simple"]) and r["group"] in GRID_GROUPS}
         if not references or not aware:
             continue
         reference = max(references, key=lambda r: r["mean"]["mrr@20"])
@@ -700,8 +704,7 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
     sweep, sweep_sentence = sweep_table(results)
     converged, converged_sentence = convergence(results)
     trained = trained_cells(results)
-    # The sweep's off-default points run at the seeds --sweep was given (seed 0 in `make reproduce`), not the grid's.
-    grid_cells = [r for r in trained if r["group"] != "sweep"]
+    grid_cells = [r for r in trained if r["group"] in GRID_GROUPS]  # the sweep: seed 0 in `make reproduce`
     complete = sum(len(r["seeds"]) == len(summary["seeds"]) for r in grid_cells)
     sweep_points = len(trained) - len(grid_cells)
     parts = [
@@ -735,7 +738,7 @@ def write_dataset_outputs(dataset: str, summary: dict, out_dir: Path) -> None:
     """``<out>/<dataset>.json``, ``.md`` and ``_mrr20.png``."""
     write_json_atomic(out_dir / f"{dataset}.json", summary)
     title = f"# {dataset}: test metrics (percent), epoch cap {summary['epochs']}, seeds {summary['seeds']}\n\n"
-    write_text_atomic(out_dir / f"{dataset}.md", title + table2(summary["cells"], groups=("main", "weight", "sweep")))
+    write_text_atomic(out_dir / f"{dataset}.md", title + table2(summary["cells"], groups=(*GRID_GROUPS, "sweep")))
     bar_chart(summary["cells"], out_dir / f"{dataset}_mrr20.png", f"{dataset}: test MRR@20")
 
 
