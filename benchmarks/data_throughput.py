@@ -14,7 +14,9 @@ import time
 import fpam_tf  # noqa: F401
 from benchmarks.common import SPOTIFY_SAMPLE, print_table, require_spotify, write_json
 from fpam_tf import datasets
-from fpam_tf.windows import BatchOptions, ProtocolData, make_dataset
+from fpam_tf.backbones import SRGNN
+from fpam_tf.input_pipeline import BatchOptions, make_dataset
+from fpam_tf.protocol import ProtocolData
 
 TARGET_WINDOWS_PER_SECOND = 50_000
 
@@ -23,7 +25,7 @@ FAMILIES = {
     "vanilla": ("all", True, BatchOptions()),
     "fp-adametric (positives, FP side sequences)": ("positives", False, BatchOptions(fp_items=True)),
     "fp-adametric (all, flags, FP side sequences)": ("all", False, BatchOptions(flags=True, fp_items=True)),
-    "srgnn vanilla (session graphs)": ("all", True, BatchOptions(graph=True)),
+    "srgnn vanilla (session graphs)": ("all", True, BatchOptions(prefix_features=SRGNN.prefix_features)),
 }
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import fpam_tf  # noqa: F401
 from benchmarks.common import print_table, write_json
 from fpam_tf.export import export
-from fpam_tf.runs import RunConfig, RunDir, save_weights_atomic
-from fpam_tf.windows import Vocabulary
+from fpam_tf.training.run_dir import RunConfig, RunDir, save_weights_atomic
+from fpam_tf.vocabulary import Vocabulary
 
 SPOTIFY_VOCABULARY_SIZE = 17_101  # rows of the Spotify sample's item table, padding included
 LARGE_CATALOGUE = 1_000_000
@@ -37,7 +37,8 @@ def untrained_run_dir(path: Path, num_items: int) -> RunDir:
     """A run directory holding an untrained NARM (FP-AdaMetric config) over ``num_items - 1`` items."""
     import keras
 
-    from fpam_tf.model import MethodConfig, build_model
+    from fpam_tf.methods import MethodConfig
+    from fpam_tf.model import build_model
 
     run_dir = RunDir(path)
     config = RunConfig(model="narm", method=MethodConfig.preset("fp-adametric"))

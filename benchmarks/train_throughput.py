@@ -30,13 +30,13 @@ WARMUP_STEPS = 5
 
 def measure(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_dir) -> dict:
     """Times ``steps`` training steps of one backbone in this process."""
-    from fpam_tf import training
-    from fpam_tf.model import MethodConfig
-    from fpam_tf.runs import RunConfig
+    from fpam_tf.training.experiment import Experiment
+    from fpam_tf.methods import MethodConfig
+    from fpam_tf.training.run_dir import RunConfig
 
     config = RunConfig(dataset="spotify", data_dir=spotify_dir, model=backbone, method=MethodConfig.preset("vanilla"),
                        precision=precision)
-    experiment = training.Experiment.create(config, tfds_dir=tfds_dir)
+    experiment = Experiment.create(config, tfds_dir=tfds_dir)
     windows = experiment.training_windows()
     batches = iter(experiment.training_dataset(windows, epoch=0))
     model = experiment.model

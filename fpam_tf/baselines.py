@@ -24,7 +24,9 @@ import numpy as np
 
 from fpam_tf.events import ranges
 from fpam_tf.metrics import KS, metric_keys, ranking_metrics_numpy
-from fpam_tf.windows import EncodedSessions, ProtocolData, Windows
+from fpam_tf.vocabulary import EncodedSessions
+from fpam_tf.protocol import ProtocolData
+from fpam_tf.windows import Windows
 
 DEFAULT_BATCH_SIZE = 256
 

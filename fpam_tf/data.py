@@ -13,9 +13,8 @@ import json
 
 import fpam_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from fpam_tf import datasets
-from fpam_tf.cli import user_errors
-from fpam_tf.train import add_dataset_arguments, parse_options
-from fpam_tf.windows import ProtocolData
+from fpam_tf.cli import add_dataset_arguments, parse_options, user_errors
+from fpam_tf.protocol import ProtocolData
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,8 +24,6 @@ def parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="prepare the dataset (if needed) and print its PROTOCOL figures as JSON")
     add_dataset_arguments(stats)
     stats.add_argument("--strict", action="store_true", help="fail on the first malformed row instead of skipping it")
-    stats.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="builder option, e.g. skip_field=skip_1 or session_gap_minutes=60 (repeatable)")
     return p
 
 

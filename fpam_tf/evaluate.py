@@ -10,14 +10,14 @@ import argparse
 import fpam_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from fpam_tf.cli import user_errors
 from fpam_tf.errors import ConfigError
-from fpam_tf.runs import RunDir
+from fpam_tf.training.run_dir import RunDir
 
 
 def finished_experiment(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
     """The :class:`~fpam_tf.training.Experiment` of a run that has best weights (``write_test_results`` loads them)."""
     import dataclasses
 
-    from fpam_tf.training import Experiment
+    from fpam_tf.training.experiment import Experiment
 
     config = run_dir.read_config()
     if not run_dir.best_weights.is_file():
@@ -30,7 +30,7 @@ def finished_experiment(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
 
 @user_errors
 def main(argv=None):
-    from fpam_tf.training import write_test_results
+    from fpam_tf.training.results import write_test_results
 
     p = argparse.ArgumentParser(prog="python -m fpam_tf.evaluate", description=__doc__)
     p.add_argument("--run-dir", required=True)

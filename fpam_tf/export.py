@@ -18,7 +18,7 @@ from pathlib import Path
 import fpam_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from fpam_tf.cli import user_errors
 from fpam_tf.errors import ConfigError
-from fpam_tf.runs import RunDir, load_model
+from fpam_tf.training.run_dir import RunDir, load_model
 
 
 def export(run_dir, *, k: int = 100, export_base="saved_models", name: str | None = None) -> Path:

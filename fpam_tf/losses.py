@@ -5,8 +5,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-AGGREGATIONS = ("mean", "adaptive")
-WEIGHTINGS = ("softmax", "sigmoid")
+from fpam_tf.registry import Registry
+
+AGGREGATIONS: Registry[None] = Registry("FP aggregation")
+AGGREGATIONS.register("mean", None, "FP-Metric, eq. 8: the mean FP embedding")
+AGGREGATIONS.register("adaptive", None, "FP-AdaMetric, eqs. 10-11: FPs weighted by f_FPA")
+WEIGHTINGS: Registry[None] = Registry("FP weighting")
+WEIGHTINGS.register("softmax", None, "softmax over a window's FPs")
+WEIGHTINGS.register("sigmoid", None, "the paper's literal sigmoid gate (eq. 11)")
 _NEG = -1e9
 
 
@@ -48,9 +54,9 @@ class FPAdaMetricLoss(keras.layers.Layer):
                  include_product: bool = True, **kwargs):
         super().__init__(**kwargs)
         if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+            raise ValueError(f"aggregation must be one of {tuple(AGGREGATIONS)}, got {aggregation!r}")
         if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+            raise ValueError(f"weighting must be one of {tuple(WEIGHTINGS)}, got {weighting!r}")
         self.aggregation = aggregation
         self.weighting = weighting
         self.margin = float(margin)

@@ -15,6 +15,7 @@ from keras import ops
 
 KS = (5, 10, 20, 50, 100)
 METRIC_NAMES = ("hr", "mrr", "ndcg")
+SELECTION_METRIC = "mrr@20"  # PROTOCOL §5: model selection on validation MRR@20.
 _ROW_LABELS = {"hr": "HR", "mrr": "MRR", "ndcg": "NDCG"}
 
 

@@ -6,102 +6,16 @@ Written with ``keras.ops`` only, so the same model trains under the TensorFlow a
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
+import numpy as np
 from keras import ops
-from keras.src.losses.loss import scale_loss_for_distribution  # Keras 3's own helper; no public alias
 
 from fpam_tf import backbones
-from fpam_tf.errors import ConfigError
 from fpam_tf.losses import FPAdaMetricLoss
+from fpam_tf.methods import MethodConfig
 from fpam_tf.metrics import RankingMetrics
-from fpam_tf.windows import BatchOptions
 
-METHODS = ("vanilla", "fp-simple", "fp-metric", "fp-adametric")
-FP_WEIGHTINGS = ("softmax", "sigmoid")
 _MASKED_LOGIT = -1e9  # Padding's logit: never ranked, never in the softmax.
-
-
-@dataclasses.dataclass(frozen=True)
-class MethodConfig:
-    """A point of the method space (paper's methods are presets, see :meth:`preset`).
-
-    Attributes:
-      method: the preset's name (kept for reports).
-      context: ``"all"`` (prefix holds every event) or ``"positives"`` (FPs removed, paper eq. 2).
-      flags: add a learned played/skipped embedding to each prefix item (``--context all`` of an FP-aware method).
-      fp_target_weight: cross-entropy weight of windows whose target is an FP (0 drops those windows).
-      fp_lambda: λ of the FP metric term (0 = no term).
-      aggregation: ``"mean"`` (FP-Metric, eq. 9) or ``"adaptive"`` (FP-AdaMetric, eqs. 10-11).
-      fp_weighting: adaptive weights: ``"softmax"`` over a window's FPs or the literal ``"sigmoid"`` gate.
-      margin: m of the hinge.
-      fp_scope: which FPs a training window's side sequence holds (``session`` | ``prefix`` | ``user``).
-    """
-
-    method: str = "vanilla"
-    context: str = "all"
-    flags: bool = False
-    fp_target_weight: float = 1.0
-    fp_lambda: float = 0.0
-    aggregation: str = "mean"
-    fp_weighting: str = "softmax"
-    margin: float = 1.0
-    fp_scope: str = "session"
-
-    @classmethod
-    def preset(cls, method: str, *, context: str | None = None, fp_target_weight: float | None = None,
-               fp_lambda: float | None = None, margin: float | None = None, fp_weighting: str = "softmax",
-               fp_scope: str = "session") -> "MethodConfig":
-        """The paper's methods, with optional overrides of the context, FP target weight, λ and m.
-
-        Vanilla = all context without flags, w = 1, λ = 0; FP-Simple = positives context, w = 0, λ = 0;
-        FP-Metric / FP-AdaMetric = FP-Simple plus the FP term (mean / adaptive aggregate of FPs).
-        An FP-aware method given ``context="all"`` sees every event, each with its skip flag.
-        """
-        if method not in METHODS:
-            raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        if fp_weighting not in FP_WEIGHTINGS:
-            raise ConfigError(f"unknown FP weighting {fp_weighting!r}; choose one of {', '.join(FP_WEIGHTINGS)}")
-        vanilla = method == "vanilla"
-        with_term = method in ("fp-metric", "fp-adametric")
-        context = context or ("all" if vanilla else "positives")
-        if context not in ("all", "positives"):
-            raise ConfigError(f"unknown context {context!r}; choose 'all' or 'positives'")
-        weight = (1.0 if vanilla else 0.0) if fp_target_weight is None else float(fp_target_weight)
-        if not 0.0 <= weight <= 1.0:
-            raise ConfigError(f"--fp-target-weight must be in [0, 1], got {weight}")
-        fp_lambda = (DEFAULT_LAMBDA if with_term else 0.0) if fp_lambda is None else float(fp_lambda)
-        if fp_lambda < 0:
-            raise ConfigError(f"--lambda must be >= 0, got {fp_lambda}")
-        return cls(
-            method=method,
-            context=context,
-            flags=context == "all" and not vanilla,
-            fp_target_weight=weight,
-            fp_lambda=fp_lambda,
-            aggregation="adaptive" if method == "fp-adametric" else "mean",
-            fp_weighting=fp_weighting,
-            margin=DEFAULT_MARGIN if margin is None else float(margin),
-            fp_scope=fp_scope,
-        )
-
-    @property
-    def fp_targets(self) -> bool:
-        """Whether training keeps windows whose target is an FP."""
-        return self.fp_target_weight > 0
-
-    def batch_options(self, requires_graph: bool) -> BatchOptions:
-        return BatchOptions(flags=self.flags, fp_items=self.fp_lambda > 0, graph=requires_graph,
-                            fp_target_weight=self.fp_target_weight)
-
-
-# λ and m of the FP term. Validation MRR@20 (NARM / FP-AdaMetric, Spotify sample, positives context, 6 epochs,
-# seed 0; docs/REPRODUCTION.md): λ = 0.01 / 0.1 / 1 at m = 1: 11.98 / 12.10 / 12.14; m = 0.5 / 1 / 2 at
-# λ = 0.1: 12.04 / 12.10 / 12.12. A spread of 0.16 MRR@20 over two decades of λ and a 4x range of m: the term's
-# strength barely matters there, so the middle point is kept (λ = 1 costs 2.2 test HR@20 at seed 0).
-DEFAULT_LAMBDA = 0.1
-DEFAULT_MARGIN = 1.0
 
 
 @keras.saving.register_keras_serializable(package="fpam_tf")
@@ -109,14 +23,18 @@ class SessionRecommender(keras.Model):
     """Scores every item for a session prefix: ``logits[b, i] = e_seq[b] · E[i]``.
 
     The item table ``E`` [V, D] embeds the prefix and scores the output (shared, as in the paper).
-    Inputs are a dict of padded batches (see :func:`fpam_tf.windows.make_dataset`): ``items`` int32
-    [B, T] (0 = padding) and, per configuration, ``flags`` [B, T], ``users`` [B], the SR-GNN graph,
-    and for training with the FP term ``fp_items`` [B, F] and ``target_is_fp`` [B].
+    Inputs are a dict of padded batches (see :func:`fpam_tf.input_pipeline.make_dataset`): ``items``
+    int32 [B, T] (0 = padding) and, per configuration, ``flags`` [B, T], ``users`` [B], the
+    backbone's own features (:attr:`~fpam_tf.backbones.base.SessionEncoder.FEATURES`), and for
+    training with the FP term ``fp_items`` [B, F] and ``target_is_fp`` [B].
     ``call`` returns ``{"logits": float32 [B, V], "session_embedding": float32 [B, D]}``; column 0
     (padding) of the logits is masked out.
 
     The training loss is the (FP-target-weighted) softmax cross-entropy over all items plus
-    ``λ ·`` :class:`~fpam_tf.losses.FPAdaMetricLoss`; both terms are tracked as ``ce_loss`` and ``fp_loss``.
+    ``λ ·`` :class:`~fpam_tf.losses.FPAdaMetricLoss`; both terms are tracked as ``ce_loss`` and
+    ``fp_loss``. Ranking metrics (:class:`~fpam_tf.metrics.RankingMetrics`) are computed on
+    evaluation steps only: in training they would cost a pass over the [B, V] logits per step and
+    nobody selects a model on them.
     """
 
     def __init__(self, num_items: int, num_users: int = 1, backbone: str = "narm", embedding_dim: int = 100,
@@ -140,7 +58,7 @@ class SessionRecommender(keras.Model):
                                                      name="item_embedding")
         self.flag_embedding = (keras.layers.Embedding(2, embedding_dim, embeddings_initializer="zeros",
                                                       name="flag_embedding") if flags else None)
-        self.encoder = backbones.get(backbone, hidden_units=hidden_units)
+        self.encoder = backbones.create(backbone, hidden_units=hidden_units)
         self.fp_term = None
         self.user_embedding = None
         if self.fp_lambda > 0:
@@ -157,10 +75,6 @@ class SessionRecommender(keras.Model):
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.fp_tracker = keras.metrics.Mean(name="fp_loss")
 
-    @property
-    def requires_graph(self) -> bool:
-        return self.encoder.requires_graph
-
     def session_embedding(self, features, training=False):
         """``e_seq`` [B, D] in the compute dtype."""
         items = features["items"]
@@ -168,10 +82,7 @@ class SessionRecommender(keras.Model):
         inputs = {"sequence": self.item_embedding(items), "mask": mask}
         if self.flag_embedding is not None:
             inputs["context"] = self.flag_embedding(features["flags"])
-        if self.encoder.requires_graph:
-            nodes = features["nodes"]
-            inputs.update(nodes=self.item_embedding(nodes), node_mask=ops.not_equal(nodes, 0),
-                          adj_in=features["adj_in"], adj_out=features["adj_out"], alias=features["alias"])
+        inputs.update(self.encoder.feature_inputs(features, self.item_embedding))
         return self.encoder(inputs, training=training)
 
     def score(self, session_embedding):
@@ -195,7 +106,16 @@ class SessionRecommender(keras.Model):
                 "session_embedding": ops.cast(session_embedding, "float32")}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Weighted cross-entropy over all items + λ · FP term (+ any regularisation losses)."""
+        """Weighted cross-entropy over all items + λ · FP term (+ any regularisation losses).
+
+        Keras calls this on training steps (``training=True``) and evaluation steps
+        (``training=False``); the ranking metrics are updated on the latter only.
+        """
+        return self.loss_terms(x, y, y_pred, sample_weight, compute_metrics=not training)
+
+    def loss_terms(self, x, y, y_pred, sample_weight=None, *, compute_metrics: bool):
+        """The total loss of a batch; updates the loss trackers and, when ``compute_metrics``,
+        the ranking metrics."""
         cross_entropy = keras.losses.sparse_categorical_crossentropy(y, y_pred["logits"], from_logits=True)
         if sample_weight is None:
             ce_loss = ops.mean(cross_entropy)
@@ -215,18 +135,9 @@ class SessionRecommender(keras.Model):
             total = total + ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
         self.ce_tracker.update_state(ce_loss)
         self.fp_tracker.update_state(fp_loss)
-        # Read by compute_metrics in the same step (Keras calls it right after compute_loss).
-        self._ranking_this_step = not training
-        # Under a tf.distribute strategy each replica's loss is divided by the replica count, so
-        # summed gradients are averages (what Keras's own compute_loss does); a no-op otherwise.
-        return scale_loss_for_distribution(total)
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """Ranking metrics on evaluation steps only: in training they would cost a pass over
-        the [B, V] logits per step and nobody selects a model on them."""
-        if getattr(self, "_ranking_this_step", True):
+        if compute_metrics:
             self.ranking.update_state(y, y_pred["logits"])
-        return self.get_metrics_result()
+        return per_replica(total)
 
     def get_config(self):
         config = super().get_config()
@@ -237,10 +148,36 @@ class SessionRecommender(keras.Model):
         return config
 
 
+def per_replica(loss):
+    """``loss`` divided by the replica count under a ``tf.distribute`` strategy, so that summed
+    gradients are averages (what Keras does for compiled losses); unchanged otherwise."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss / replicas
+    return loss
+
+
 def build_model(method: MethodConfig, *, backbone: str, num_items: int, num_users: int,
-                embedding_dim: int = 100, hidden_units: int = 100) -> SessionRecommender:
-    """The model of a method configuration (an unknown backbone name is a ConfigError of the registry)."""
-    return SessionRecommender(num_items=num_items, num_users=num_users, backbone=backbone,
-                              embedding_dim=embedding_dim, hidden_units=hidden_units, flags=method.flags,
-                              fp_lambda=method.fp_lambda, aggregation=method.aggregation,
-                              fp_weighting=method.fp_weighting, margin=method.margin, name="session_recommender")
+                embedding_dim: int = 100, hidden_units: int = 100,
+                learning_rate: float = 1e-3) -> SessionRecommender:
+    """The model of a method configuration, compiled with Adam and with every variable (the
+    optimizer's too) created, so weights can be loaded into it or training can start.
+
+    An unknown backbone name is a ConfigError of the backbone registry.
+    """
+    model = SessionRecommender(num_items=num_items, num_users=num_users, backbone=backbone,
+                               embedding_dim=embedding_dim, hidden_units=hidden_units, flags=method.flags,
+                               fp_lambda=method.fp_lambda, aggregation=method.aggregation,
+                               fp_weighting=method.fp_weighting, margin=method.margin,
+                               name="session_recommender")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    items = np.array([[1, min(2, num_items - 1)]], np.int32)
+    sample = {"items": items, "flags": np.zeros_like(items), "users": np.zeros(1, np.int32)}
+    sample.update({name: np.asarray(value)
+                   for name, value in model.encoder.prefix_features(items, items != 0).items()})
+    model(sample)
+    model.optimizer.build(model.trainable_variables)
+    return model

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from fpam_tf.errors import FpamError
-from fpam_tf.runs import write_json_atomic
+from fpam_tf.atomic import write_json_atomic
 from pipelines.errors import PipelineError
 
 logger = logging.getLogger("pipelines")

@@ -18,7 +18,7 @@ from pathlib import Path
 import apache_beam as beam
 
 from fpam_tf.events import SPLITS
-from fpam_tf.runs import write_json_atomic
+from fpam_tf.atomic import write_json_atomic
 from pipelines import raw_sources, records
 from pipelines.errors import PipelineError
 

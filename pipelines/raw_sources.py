@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fpam_tf.datasets import lastfm, ratings, spotify, synthetic
 from fpam_tf.datasets.badrows import MAX_EXAMPLES, BadRowReport, BadRows
-from fpam_tf.datasets.builders import make_config
+from fpam_tf.datasets.tfds_builders import make_config
 from fpam_tf.datasets.sources import open_text
 from fpam_tf.events import SessionRecord
 
@@ -24,7 +24,7 @@ class RawInput:
     """A dataset's input: its files and the reader thresholds (validated by ``fpam_tf.datasets``).
 
     Attributes:
-      dataset: one of ``fpam_tf.datasets.NAMES``.
+      dataset: one of ``fpam_tf.datasets.DATASETS``.
       files: the log files, as absolute path strings.
       thresholds: the reader options with their defaults filled in.
     """

@@ -1,8 +1,11 @@
 """``python -m pipelines.run``: the whole pipeline, ExampleGen to Pusher, in one command.
 
-Locally on the embedded default (Beam DirectRunner, a small synthetic log, a few epochs)::
+Locally on the embedded default (Beam DirectRunner, a small synthetic log; ``make pipeline`` adds a
+small model and 3 epochs)::
 
     python -m pipelines.run --dataset synthetic
+
+The training flags are ``python -m fpam_tf.train``'s, with the same defaults (``fpam_tf.cli``).
 
 On a cluster: ``--runner DataflowRunner|FlinkRunner|SparkRunner`` plus that runner's usual Beam
 options; every argument this parser does not know goes to Beam's ``PipelineOptions``::
@@ -22,38 +25,36 @@ import logging
 from pathlib import Path
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from fpam_tf import backbones, datasets
-from fpam_tf.cli import user_errors
-from fpam_tf.errors import ConfigError, DataError
-from fpam_tf.model import METHODS, MethodConfig
-from fpam_tf.runs import RunConfig
-from fpam_tf.train import parse_options
+from fpam_tf.cli import add_dataset_arguments, add_run_arguments, parse_options, run_config_from_args, user_errors
+from fpam_tf.errors import DataError
+from fpam_tf.methods import MethodConfig
+from fpam_tf.training.run_dir import RunConfig
 from pipelines import evaluator, example_gen, pusher, raw_sources, statistics_gen, trainer, transform
 from pipelines.artifacts import Artifact, Execution, PipelineRoot
 from pipelines.beam_options import RUNNERS, pipeline_options
 from pipelines.errors import PipelineError
+from pipelines.trainer import DISTRIBUTIONS
 
 logger = logging.getLogger("pipelines")
 # The embedded default's size: a few minutes end to end on 2 CPU cores.
 SMALL_SYNTHETIC = {"num_sessions": 2000, "num_users": 100, "num_items": 600}
 
 
+def default_run() -> RunConfig:
+    """The training run of ``python -m pipelines.run`` with no flags: ``fpam_tf.train``'s defaults."""
+    return run_config_from_args(parser().parse_known_args([])[0])
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything one pipeline run depends on (the command line, parsed)."""
+    """Everything one pipeline run depends on (the command line, parsed).
 
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    dataset_options: dict = dataclasses.field(default_factory=dict)
+    ``run`` is the candidate's training run (its dataset, backbone, method and optimisation); its
+    ``data_dir`` is the raw input of ExampleGen. The rest is the pipeline's own.
+    """
+
+    run: RunConfig = dataclasses.field(default_factory=default_run)
     pipeline_root: str = "pipeline_root/synthetic"
-    model: str = "narm"
-    method: str = "fp-adametric"
-    epochs: int = 3
-    batch_size: int = 256
-    embedding_dim: int = 32
-    hidden_units: int = 32
-    learning_rate: float = 1e-3
-    seed: int = 0
     max_steps_per_epoch: int | None = None
     distribution: str = "none"
     blessing_margin: float = 0.0
@@ -67,16 +68,17 @@ class Settings:
     verbose: int = 0
 
     def run_config(self, method: str) -> RunConfig:
-        """The training run of ``method`` on this pipeline's data (the data come from Transform, not ``data_dir``)."""
-        return RunConfig(dataset=self.dataset, model=self.model, method=MethodConfig.preset(method),
-                         embedding_dim=self.embedding_dim, hidden_units=self.hidden_units,
-                         batch_size=self.batch_size, learning_rate=self.learning_rate, epochs=self.epochs,
-                         seed=self.seed)
+        """The training run of ``method``: the candidate's own, or the plain preset of another
+        method (the Vanilla baseline) with the same data, backbone and optimisation."""
+        if method == self.run.method.method:
+            return self.run
+        return dataclasses.replace(self.run, method=MethodConfig.preset(method))
 
 
 def run_pipeline(settings: Settings) -> dict:
     """Runs (or skips, when cached) every component in order; returns component name -> Execution."""
-    check_settings(settings)
+    settings.run.validate()
+    DISTRIBUTIONS.get(settings.distribution)
     root = PipelineRoot(settings.pipeline_root)
     options = pipeline_options(settings.runner, settings.beam_args)
     done = {"ExampleGen": run_example_gen(root, settings, options)}
@@ -86,10 +88,11 @@ def run_pipeline(settings: Settings) -> dict:
         execute=lambda out: statistics_gen.run(examples.path, out["statistics"]))
     done["Transform"] = run_transform(root, examples, options)
     graph, transformed = done["Transform"]["transform_graph"], done["Transform"]["transformed_examples"]
-    done["Trainer"] = run_trainer(root, settings, trainer.COMPONENT, settings.method, graph, transformed)
+    method = settings.run.method.method
+    done["Trainer"] = run_trainer(root, settings, trainer.COMPONENT, method, graph, transformed)
     model = done["Trainer"]["model"]
     baseline = None
-    if settings.method != "vanilla":
+    if method != "vanilla":
         done["BaselineTrainer"] = run_trainer(root, settings, "BaselineTrainer", "vanilla", graph, transformed)
         baseline = done["BaselineTrainer"]["model"]
     done["Evaluator"] = run_evaluator(root, settings, model, baseline)
@@ -97,21 +100,10 @@ def run_pipeline(settings: Settings) -> dict:
     return done
 
 
-def check_settings(settings: Settings) -> None:
-    """ConfigError on an unknown method, backbone or distribution (before any component runs)."""
-    if settings.method not in METHODS:
-        raise ConfigError(f"unknown method {settings.method!r}; choose one of {', '.join(METHODS)}")
-    if settings.model not in backbones.BACKBONES:
-        raise ConfigError(f"unknown model {settings.model!r}; choose one of {', '.join(backbones.BACKBONES)}")
-    if settings.distribution not in trainer.DISTRIBUTIONS:
-        raise ConfigError(f"unknown --distribution {settings.distribution!r}; "
-                          f"choose one of {', '.join(trainer.DISTRIBUTIONS)}")
-
-
 def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Execution:
     """ExampleGen over the raw input of ``settings`` (input schema checked against the pinned one)."""
     try:
-        raw = raw_sources.resolve_input(settings.dataset, settings.data_dir, settings.dataset_options,
+        raw = raw_sources.resolve_input(settings.run.dataset, settings.run.data_dir, settings.run.dataset_options,
                                         root.path / "raw")
     except DataError as error:
         raise PipelineError(example_gen.COMPONENT, str(error)) from error
@@ -167,7 +159,8 @@ def run_evaluator(root: PipelineRoot, settings: Settings, model: Artifact, basel
 def run_pusher(root: PipelineRoot, settings: Settings, model: Artifact, evaluation: Execution,
                graph: Artifact) -> Execution:
     """The Pusher: exports a blessed model to ``settings.export_base``, records why an unblessed one was not."""
-    name = settings.name or f"{settings.dataset}-{settings.model}-{settings.method}"
+    run = settings.run
+    name = settings.name or f"{run.dataset}-{run.model}-{run.method.method}"
     # An exported model returns at most the whole catalogue: a tiny log's vocabulary can be below --k.
     k = min(settings.k, transform_vocabulary_size(graph.path))
     export_base = Path(settings.export_base).resolve()
@@ -188,24 +181,13 @@ def transform_vocabulary_size(graph_dir: Path) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="synthetic", help=f"one of {', '.join(datasets.NAMES)}")
-    p.add_argument("--data-dir", default=None, help="raw log file or folder (not needed for synthetic)")
-    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="reader / generator option, e.g. skip_field=skip_1, num_sessions=5000 (repeatable)")
+    add_dataset_arguments(p, tfds_dir=False)
     p.add_argument("--full-size", action="store_true",
                    help="synthetic: the generator's default size instead of the small embedded default")
+    add_run_arguments(p)
     p.add_argument("--pipeline-root", default=None, help="artifact root (default: pipeline_root/<dataset>)")
-    p.add_argument("--model", default="narm", help=f"backbone: {', '.join(backbones.BACKBONES)}")
-    p.add_argument("--method", default="fp-adametric", help=f"candidate method: {', '.join(METHODS)}")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--embedding-dim", type=int, default=32)
-    p.add_argument("--hidden-units", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap on steps per epoch (smoke runs)")
-    p.add_argument("--distribution", choices=trainer.DISTRIBUTIONS, default="none",
-                   help="tf.distribute strategy of the Trainer (multiworker reads TF_CONFIG)")
+    p.add_argument("--distribution", choices=list(DISTRIBUTIONS), default="none",
+                   help=f"tf.distribute strategy of the Trainer: {DISTRIBUTIONS.help()}")
     p.add_argument("--blessing-margin", type=float, default=0.0,
                    help="validation MRR@20 points the candidate must gain over the Vanilla baseline and the pushed model")
     p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder")
@@ -224,15 +206,12 @@ def settings_from_args(argv=None) -> Settings:
     options = parse_options(args.dataset_option)
     if args.dataset == "synthetic" and not args.full_size:
         options = {**SMALL_SYNTHETIC, **options}
-    return Settings(dataset=args.dataset, data_dir=args.data_dir, dataset_options=options,
-                    pipeline_root=args.pipeline_root or f"pipeline_root/{args.dataset}", model=args.model,
-                    method=args.method, epochs=args.epochs, batch_size=args.batch_size,
-                    embedding_dim=args.embedding_dim, hidden_units=args.hidden_units,
-                    learning_rate=args.learning_rate, seed=args.seed, max_steps_per_epoch=args.max_steps_per_epoch,
-                    distribution=args.distribution, blessing_margin=args.blessing_margin,
-                    export_base=args.export_base, name=args.name, k=args.k, runner=args.runner,
-                    beam_args=tuple(beam_args), strict=args.strict, update_schema=args.update_schema,
-                    verbose=int(args.verbose))
+    return Settings(run=run_config_from_args(args, dataset_options=options),
+                    pipeline_root=args.pipeline_root or f"pipeline_root/{args.dataset}",
+                    max_steps_per_epoch=args.max_steps_per_epoch, distribution=args.distribution,
+                    blessing_margin=args.blessing_margin, export_base=args.export_base, name=args.name, k=args.k,
+                    runner=args.runner, beam_args=tuple(beam_args), strict=args.strict,
+                    update_schema=args.update_schema, verbose=int(args.verbose))
 
 
 @user_errors

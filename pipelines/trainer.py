@@ -1,9 +1,9 @@
 """Trainer: ``fpam_tf`` training on the transformed shards, optionally under a ``tf.distribute`` strategy.
 
-The :class:`~fpam_tf.windows.ProtocolData` is built from the Transform outputs (item indices from
+The :class:`~fpam_tf.protocol.ProtocolData` is built from the Transform outputs (item indices from
 the transform graph, the vocabulary from its ``items`` asset), not by re-reading the raw logs, so
 the trained model's vocabulary is the transform graph's. Training, validation, test and the run
-directory are ``fpam_tf.train.run``'s; the ``model`` artifact *is* that run directory.
+directory are :func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* that run directory.
 """
 
 from __future__ import annotations
@@ -13,29 +13,44 @@ from pathlib import Path
 import numpy as np
 
 from fpam_tf.events import SPLITS, Sessions
-from fpam_tf.windows import PADDING, EncodedSessions, ProtocolData, Vocabulary
+from fpam_tf.vocabulary import PADDING, EncodedSessions, Vocabulary
+from fpam_tf.protocol import ProtocolData
+from fpam_tf.registry import Registry
 from pipelines import records
 from pipelines.errors import PipelineError
 from pipelines.transform import VOCABULARY
 
 COMPONENT = "Trainer"
-DISTRIBUTIONS = ("none", "mirrored", "multiworker")
+
+
+def _default_strategy():
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy()
+
+
+def _mirrored():
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def _multiworker():
+    import tensorflow as tf
+
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+# --distribution: name -> the tf.distribute strategy it creates (TensorFlow is imported only then).
+DISTRIBUTIONS: Registry = Registry("distribution")
+DISTRIBUTIONS.register("none", _default_strategy, "the default strategy")
+DISTRIBUTIONS.register("mirrored", _mirrored, "MirroredStrategy over this machine's devices")
+DISTRIBUTIONS.register("multiworker", _multiworker, "MultiWorkerMirroredStrategy; reads TF_CONFIG")
 
 
 def strategy_for(distribution: str):
-    """The ``tf.distribute`` strategy of ``--distribution`` (``none``: the default strategy).
-
-    ``multiworker`` reads the cluster from ``TF_CONFIG`` (see docs/PIPELINES.md).
-    """
-    import tensorflow as tf
-
-    if distribution == "none":
-        return tf.distribute.get_strategy()
-    if distribution == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if distribution == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise PipelineError(COMPONENT, f"unknown --distribution {distribution!r}; choose one of {', '.join(DISTRIBUTIONS)}")
+    """The ``tf.distribute`` strategy of ``--distribution`` (see docs/PIPELINES.md for ``multiworker``)."""
+    return DISTRIBUTIONS.get(distribution)()
 
 
 def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions:
@@ -89,19 +104,19 @@ def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
 
 def run(config, graph_dir: Path, transformed: Path, model_dir: Path, *, distribution: str = "none",
         max_steps_per_epoch: int | None = None, verbose: int = 0) -> dict:
-    """Trains ``config`` (a :class:`~fpam_tf.runs.RunConfig`) into the run directory ``model_dir``.
+    """Trains ``config`` (a :class:`~fpam_tf.training.run_dir.RunConfig`) into the run directory ``model_dir``.
 
     The model is created and trained inside the strategy's scope, so its variables are mirrored
     over the strategy's devices. Returns the run's test results (``metrics.json``).
     """
-    from fpam_tf import train
-    from fpam_tf.runs import RunDir
+    from fpam_tf.training.run import run as run_training
+    from fpam_tf.training.run_dir import RunDir
 
     # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime starts.
     strategy = strategy_for(distribution)
     data = protocol_data(graph_dir, transformed)
     with strategy.scope():
-        result = train.run(config, RunDir(model_dir), checkpoint_steps=0, verbose=verbose,
+        result = run_training(config, RunDir(model_dir), checkpoint_steps=0, verbose=verbose,
                            max_steps_per_epoch=max_steps_per_epoch, data=data)
     return {"best_validation_mrr@20": result["best_validation_mrr@20"], "test": result["metrics"],
             "replicas": strategy.num_replicas_in_sync, "distribution": distribution}

@@ -19,7 +19,7 @@ from pathlib import Path
 import apache_beam as beam
 
 from fpam_tf.events import SPLITS
-from fpam_tf.windows import MIN_ITEM_COUNT, PADDING
+from fpam_tf.vocabulary import MIN_ITEM_COUNT, PADDING
 from pipelines import records
 from pipelines.errors import PipelineError
 

@@ -37,7 +37,7 @@ def spotify_sample(shared_datasets, tmp_path_factory):
 @pytest.fixture(scope="session")
 def spotify_protocol(spotify_sample):
     """The Spotify sample under PROTOCOL (vocabulary and encoded splits)."""
-    from fpam_tf.windows import ProtocolData
+    from fpam_tf.protocol import ProtocolData
 
     return ProtocolData.from_sessions(spotify_sample.splits)
 

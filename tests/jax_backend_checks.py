@@ -24,8 +24,8 @@ from graph_inputs import session_graph as embedded_session_graph  # noqa: E402
 from fpam_tf import backbones  # noqa: E402
 from fpam_tf.losses import FPAdaMetricLoss  # noqa: E402
 from fpam_tf.metrics import RankingMetrics  # noqa: E402
-from fpam_tf.model import MethodConfig, build_model  # noqa: E402
-from fpam_tf.windows import session_graph  # noqa: E402
+from fpam_tf.methods import MethodConfig  # noqa: E402
+from fpam_tf.model import build_model  # noqa: E402
 
 assert keras.backend.backend() == "jax", keras.backend.backend()
 out = {"forward": {}, "train_steps": {}}
@@ -35,7 +35,7 @@ sessions = [[3, 5, 3, 7], [2], [4, 4, 6, 1]]
 inputs = embedded_session_graph(sessions, table, 6, 5)
 padded_with_garbage = embedded_session_graph(sessions, table, 9, 7, garbage=30.0)
 for name in sorted(backbones.BACKBONES):
-    encoder = backbones.get(name)
+    encoder = backbones.create(name)
     session_embedding = encoder(inputs, training=True)
     padding_leak = float(np.abs(np.asarray(encoder(inputs)) - np.asarray(encoder(padded_with_garbage))).max())
     out["forward"][name] = [list(session_embedding.shape), type(session_embedding).__module__, padding_leak]
@@ -59,7 +59,7 @@ features = {
     "fp_items": np.array([[6, 8], [1, 0], [0, 0]], np.int32),
     "target_is_fp": np.array([False, False, False]),
 }
-features.update({k: np.asarray(v) for k, v in session_graph(items, items != 0).items()})
+features.update({k: np.asarray(v) for k, v in backbones.SRGNN.prefix_features(items, items != 0).items()})
 targets = np.array([2, 5, 7], np.int32)
 method = MethodConfig.preset("fp-adametric", context="all", fp_lambda=1.0)
 for name in sorted(backbones.BACKBONES):

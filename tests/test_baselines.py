@@ -8,7 +8,8 @@ import pytest
 
 from fpam_tf.baselines import BASELINES, POP, SKNN, SPOP, evaluate_baseline, evaluate_scores
 from fpam_tf.metrics import ranking_metrics_numpy
-from fpam_tf.windows import EncodedSessions, ProtocolData, Vocabulary
+from fpam_tf.vocabulary import EncodedSessions, Vocabulary
+from fpam_tf.protocol import ProtocolData
 
 
 

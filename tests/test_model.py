@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from fpam_tf.errors import ConfigError
-from fpam_tf.model import MethodConfig, build_model
+from fpam_tf.methods import MethodConfig
+from fpam_tf.model import build_model
 
 FEATURES = {
     "items": np.array([[3, 5, 3, 7], [2, 9, 0, 0], [4, 0, 0, 0]], np.int32),

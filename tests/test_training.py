@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpam_tf import datasets, training
+from fpam_tf import datasets
+from fpam_tf.training.experiment import Experiment
+from fpam_tf.training.loop import NaNLossError, train
+from fpam_tf.training.results import write_test_results
 from fpam_tf.backbones import BACKBONES
 from fpam_tf.errors import ConfigError
-from fpam_tf.model import METHODS, MethodConfig
-from fpam_tf.runs import RunConfig, RunDir
-from fpam_tf.windows import ProtocolData
+from fpam_tf.methods import METHODS, MethodConfig
+from fpam_tf.training.run_dir import RunConfig, RunDir
+from fpam_tf.protocol import ProtocolData
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"num_sessions": 600, "num_users": 60, "num_items": 300}
@@ -45,10 +48,10 @@ def small_config(**overrides):
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_every_backbone_and_method_trains_an_epoch(backbone, method, small_data, tmp_path):
     config = small_config(model=backbone, method=MethodConfig.preset(method))
-    experiment = training.Experiment.create(config, data=small_data)
+    experiment = Experiment.create(config, data=small_data)
     run_dir = RunDir(tmp_path / "run")
     run_dir.claim(config)
-    progress = training.train(experiment, run_dir, verbose=0, max_steps_per_epoch=4)
+    progress = train(experiment, run_dir, verbose=0, max_steps_per_epoch=4)
     assert progress["epoch"] == 1 and progress["global_step"] == 4
     assert np.isfinite(progress["history"][0]["train_loss"])
     assert run_dir.best_weights.is_file() and run_dir.latest_weights.is_file()
@@ -128,7 +131,7 @@ def test_a_run_dir_holding_another_config_is_refused_and_left_untouched(finished
 
 
 def test_evaluate_without_a_trained_model_is_a_clear_error(tmp_path):
-    from fpam_tf.runs import load_model
+    from fpam_tf.training.run_dir import load_model
 
     with pytest.raises(ConfigError, match="no training run"):
         load_model(RunDir(tmp_path))
@@ -160,7 +163,7 @@ def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_p
 
 def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(small_data, tmp_path, monkeypatch):
     config = small_config()
-    experiment = training.Experiment.create(config, data=small_data)
+    experiment = Experiment.create(config, data=small_data)
     run_dir = RunDir(tmp_path / "run")
     run_dir.claim(config)
     real_step = experiment.model.train_on_batch
@@ -172,8 +175,8 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
         return dict(logs, loss=float("nan")) if len(calls) > 2 else logs
 
     monkeypatch.setattr(experiment.model, "train_on_batch", poisoned_step)
-    with pytest.raises(training.NaNLossError, match="step 3.*last good checkpoint"):
-        training.train(experiment, run_dir, verbose=0, checkpoint_steps=2)
+    with pytest.raises(NaNLossError, match="step 3.*last good checkpoint"):
+        train(experiment, run_dir, verbose=0, checkpoint_steps=2)
     assert json.loads(run_dir.progress.read_text())["step"] == 2
     assert run_dir.latest_weights.is_file()
 
@@ -188,10 +191,10 @@ def test_on_synthetic_data_fp_simple_and_fp_adametric_beat_vanilla(tmp_path, tfd
     for method in ("vanilla", "fp-simple", "fp-adametric"):
         config = small_config(model="gru4rec", method=MethodConfig.preset(method), epochs=3, batch_size=256,
                               embedding_dim=32, hidden_units=32, dataset_options=options, seed=0)
-        experiment = training.Experiment.create(config, data=data)
+        experiment = Experiment.create(config, data=data)
         run_dir = RunDir(tmp_path / method)
         run_dir.claim(config)
-        training.train(experiment, run_dir, verbose=0, checkpoint_steps=0)
-        mrr[method] = training.write_test_results(experiment, run_dir)["metrics"]["mrr@20"]
+        train(experiment, run_dir, verbose=0, checkpoint_steps=0)
+        mrr[method] = write_test_results(experiment, run_dir)["metrics"]["mrr@20"]
     assert mrr["fp-simple"] > mrr["vanilla"], mrr
     assert mrr["fp-adametric"] > mrr["vanilla"], mrr

@@ -5,8 +5,11 @@ import pytest
 
 from fpam_tf.errors import ConfigError
 from fpam_tf.events import SessionRecord, Sessions, split_sessions
-from fpam_tf.windows import (BatchOptions, EncodedSessions, ProtocolData, Vocabulary, build_windows, make_dataset,
-                             session_graph, user_fp_items)
+from fpam_tf.input_pipeline import BatchOptions, make_dataset
+from fpam_tf.vocabulary import EncodedSessions, Vocabulary
+from fpam_tf.protocol import ProtocolData
+from fpam_tf.backbones import SRGNN
+from fpam_tf.windows import build_windows, user_fp_items
 
 # Items a..f; uppercase = the play was skipped (FP).
 HAND_MADE = [
@@ -164,7 +167,7 @@ def test_training_batches_cover_every_window_once_per_epoch_and_reshuffle():
 
 def test_session_graph_matches_the_srgnn_reference_construction():
     items = np.array([[3, 5, 3, 7, 0, 0]], np.int32)
-    graph = {k: v.numpy() for k, v in session_graph(items, items != 0).items()}
+    graph = {k: v.numpy() for k, v in SRGNN.prefix_features(items, items != 0).items()}
     assert graph["nodes"].tolist() == [[3, 5, 7]]
     assert graph["alias"].tolist() == [[0, 1, 0, 2, 0, 0]]
     adjacency = np.zeros((3, 3))

@@ -1,6 +1,8 @@
-"""Session encoders (backbones) behind one interface, :class:`SessionEncoder`.
+"""Session encoders (backbones) behind one interface, :class:`SessionEncoder`, found by name in ``BACKBONES``.
 
-Adding a backbone = one file defining a ``SessionEncoder`` subclass + one line in ``BACKBONES``.
+Adding a backbone is one file defining a ``SessionEncoder`` subclass (with its own batch features,
+if it needs any: ``FEATURES``, ``prefix_features`` and ``feature_inputs``) and one
+``BACKBONES.register`` line here.
 """
 
 from __future__ import annotations
@@ -12,17 +14,16 @@ from fpam_tf.backbones.gru4rec import GRU4Rec
 from fpam_tf.backbones.narm import NARM
 from fpam_tf.backbones.srgnn import SRGNN
 from fpam_tf.backbones.stamp import STAMP
-from fpam_tf.errors import ConfigError
+from fpam_tf.registry import Registry
 
-BACKBONES: dict[str, type[SessionEncoder]] = {
-    "narm": NARM,
-    "srgnn": SRGNN,
-    "stamp": STAMP,
-    "gru4rec": GRU4Rec,
-}
+BACKBONES: Registry[type[SessionEncoder]] = Registry("backbone", normalize=str.lower)
+BACKBONES.register("narm", NARM, "Li et al. 2017: GRU with attention")
+BACKBONES.register("srgnn", SRGNN, "Wu et al. 2019: gated GNN over the session graph")
+BACKBONES.register("stamp", STAMP, "Liu et al. 2018: short-term attention/memory priority")
+BACKBONES.register("gru4rec", GRU4Rec, "Hidasi et al. 2016: GRU")
 
 
-def get(name: str, **kwargs) -> SessionEncoder:
+def create(name: str, **kwargs) -> SessionEncoder:
     """A new backbone ``name`` (case-insensitive), constructed with ``kwargs``.
 
     Shared options a backbone does not take are ignored (``hidden_units`` for STAMP, whose sizes
@@ -31,13 +32,9 @@ def get(name: str, **kwargs) -> SessionEncoder:
     Raises:
       ConfigError: unknown name (the message lists the valid ones).
     """
-    key = str(name).strip().lower()
-    if key not in BACKBONES:
-        raise ConfigError(
-            f"unknown backbone {name!r}; valid backbones: {', '.join(sorted(BACKBONES))}")
-    cls = BACKBONES[key]
+    cls = BACKBONES.get(name)
     accepted = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in kwargs.items() if k in accepted or k in ("name", "dtype")})
 
 
-__all__ = ["BACKBONES", "GRU4Rec", "NARM", "SRGNN", "STAMP", "SessionEncoder", "get"]
+__all__ = ["BACKBONES", "GRU4Rec", "NARM", "SRGNN", "STAMP", "SessionEncoder", "create"]

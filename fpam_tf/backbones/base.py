@@ -23,9 +23,8 @@ class SessionEncoder(keras.layers.Layer):
     - ``"context"`` (optional): [B, T, D] per-position context embeddings (the played/skipped
       flag embedding under ``--context all``); encoders add it to their per-position inputs
       (see :meth:`position_inputs`).
-    - Only when ``requires_graph`` (SR-GNN): ``"nodes"`` [B, N, D], ``"node_mask"`` bool [B, N],
-      ``"adj_in"`` / ``"adj_out"`` [B, N, N] float (normalised as in the SR-GNN reference code),
-      ``"alias"`` int32 [B, T] (node index of each position, 0 on padding positions).
+    - whatever the backbone's :meth:`feature_inputs` makes of its own batch features (SR-GNN: the
+      session graph's node embeddings, adjacency and aliases).
 
     Output: the session embedding ``e_seq`` [B, D] in ``self.compute_dtype``, where
     ``D = inputs["sequence"].shape[-1]``. Padded positions (mask False) never change the output,
@@ -36,7 +35,33 @@ class SessionEncoder(keras.layers.Layer):
     that mixed precision policies reach them.
     """
 
-    requires_graph: bool = False
+    #: The batch features this backbone needs beyond the prefix, built by :meth:`prefix_features`.
+    FEATURES: tuple[str, ...] = ()
+
+    @staticmethod
+    def prefix_features(items, mask) -> dict:
+        """This backbone's own batch features of a padded prefix, in TensorFlow ops.
+
+        Runs in the tf.data input pipeline, in the exported serving graph and on the sample batch
+        that builds a model, so that none of them knows any backbone.
+
+        Args:
+          items: int32 ``[B, T]`` item indices, right-padded with 0.
+          mask: bool ``[B, T]``, True on real events.
+
+        Returns:
+          a dict holding exactly the names in :attr:`FEATURES` (empty by default).
+        """
+        return {}
+
+    def feature_inputs(self, features: dict, item_embedding) -> dict:
+        """Encoder inputs made from the batch features named in :attr:`FEATURES`.
+
+        ``item_embedding`` maps item indices to embeddings (the model's shared table). The default
+        passes the features through unchanged; a backbone whose features hold item indices embeds
+        them here.
+        """
+        return {name: features[name] for name in self.FEATURES}
 
     def position_inputs(self, inputs: dict):
         """``sequence + context`` (context only if present), cast to ``self.compute_dtype``. [B, T, D]."""

@@ -32,7 +32,52 @@ class SRGNN(SessionEncoder):
     inputs["sequence"] [B, T, D] (only its D is used) -> e_seq [B, D].
     """
 
-    requires_graph = True
+    FEATURES = ("nodes", "alias", "adj_in", "adj_out")
+
+    @staticmethod
+    def prefix_features(items, mask):
+        """SR-GNN's per-session graph of a padded batch (Wu et al. 2019), in TensorFlow ops.
+
+        Args:
+          items: int32 ``[B, T]`` prefixes, right-padded with 0.
+          mask: bool ``[B, T]``.
+
+        Returns:
+          dict with ``nodes`` int32 ``[B, N]`` (unique items in order of first occurrence, 0-padded),
+          ``alias`` int32 ``[B, T]`` (node of each position, 0 on padding), and ``adj_in`` /
+          ``adj_out`` float32 ``[B, N, N]`` normalised as the reference code: ``adj_in[b,i,j] =
+          A[j,i] / max(indegree(i), 1)`` and ``adj_out[b,i,j] = A[i,j] / max(outdegree(i), 1)``,
+          ``A[u,v] = 1`` when the prefix has a transition ``u -> v``.
+        """
+        import tensorflow as tf
+
+        length = tf.shape(items)[1]
+        positions = tf.range(length)
+        same = tf.equal(items[:, :, None], items[:, None, :])
+        first = tf.argmax(tf.cast(same, tf.int32), axis=2, output_type=tf.int32)  # first position holding the same item
+        is_first = tf.logical_and(tf.equal(first, positions[None, :]), mask)
+        node_of_first = tf.cumsum(tf.cast(is_first, tf.int32), axis=1) - 1
+        alias = tf.where(mask, tf.gather(node_of_first, first, batch_dims=1), 0)
+        nodes = tf.ragged.boolean_mask(items, is_first).to_tensor()
+        num_nodes = tf.shape(nodes)[1]
+        transition = tf.cast(tf.logical_and(mask[:, 1:], mask[:, :-1]), tf.float32)
+        source = tf.one_hot(alias[:, :-1], num_nodes) * transition[:, :, None]
+        target = tf.one_hot(alias[:, 1:], num_nodes)
+        adjacency = tf.minimum(tf.einsum("bpu,bpv->buv", source, target), 1.0)
+        indegree = tf.maximum(tf.reduce_sum(adjacency, axis=1), 1.0)
+        outdegree = tf.maximum(tf.reduce_sum(adjacency, axis=2), 1.0)
+        return {
+            "nodes": nodes,
+            "alias": alias,
+            "adj_in": tf.transpose(adjacency, [0, 2, 1]) / indegree[:, :, None],
+            "adj_out": adjacency / outdegree[:, :, None],
+        }
+
+    def feature_inputs(self, features: dict, item_embedding) -> dict:
+        """The graph of :meth:`prefix_features` with its nodes embedded by the shared item table."""
+        nodes = features["nodes"]
+        return {"nodes": item_embedding(nodes), "node_mask": ops.not_equal(nodes, 0),
+                "adj_in": features["adj_in"], "adj_out": features["adj_out"], "alias": features["alias"]}
 
     def __init__(self, hidden_units: int | None = None, steps: int = 1, **kwargs):
         super().__init__(**kwargs)

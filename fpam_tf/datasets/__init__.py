@@ -1,20 +1,30 @@
 """Datasets: raw session logs -> prepared TFDS datasets -> train / validation / test :class:`Sessions`.
 
 Entry point: :func:`load`. Readers live in one module per format (``lastfm``, ``spotify``,
-``ratings``, ``synthetic``); ``builder`` / ``builders`` wrap them as TFDS builders.
+``ratings``, ``synthetic``); ``tfds_base`` holds the TFDS builder base class and ``tfds_builders`` one
+builder per dataset, each found by name in ``DATASETS``. Adding a dataset is one reader module, one
+builder class and one ``DATASETS.register`` line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from pathlib import Path
 
 from fpam_tf.datasets.badrows import BadRowReport, warn_bad_rows
-from fpam_tf.errors import ConfigError
 from fpam_tf.events import SPLITS, Sessions
+from fpam_tf.registry import Registry
 
-NAMES = ("lastfm", "spotify", "amazon-movies", "synthetic")
+# name -> its TFDS builder class in ``tfds_builders``, by class name: importing TensorFlow Datasets
+# takes seconds, and the readers and command-line help do not need it.
+DATASETS: Registry[str] = Registry("dataset")
+DATASETS.register("lastfm", "LastfmBuilder", "Last.fm 1K; skip = play time < 30 s")
+DATASETS.register("spotify", "SpotifyBuilder", "Spotify MSSD CSVs; skip = skip_2")
+DATASETS.register("amazon-movies", "AmazonMoviesBuilder",
+                  "Amazon Movies & TV or MovieLens ratings; FP = rating < 2")
+DATASETS.register("synthetic", "SyntheticBuilder", "generated listening logs with known skips, no download")
 DEFAULT_TFDS_DIR = "~/.cache/fpam_tf/tfds"
 
 
@@ -23,7 +33,7 @@ class PreparedDataset:
     """A dataset read back from its prepared TFDS form.
 
     Attributes:
-      name: one of :data:`NAMES`.
+      name: a name of :data:`DATASETS`.
       splits: ``"train"``, ``"validation"``, ``"test"`` -> :class:`Sessions`, each in chronological order.
       config: the thresholds / generation options actually used (JSON-serialisable).
       has_users: whether sessions carry user ids (False for Spotify MSSD).
@@ -44,26 +54,30 @@ def default_tfds_dir() -> Path:
     return Path(os.environ.get("FPAM_TFDS_DIR") or DEFAULT_TFDS_DIR).expanduser()
 
 
+def builder_of(name: str):
+    """The TFDS builder class of dataset ``name`` (a ConfigError listing the names if unknown)."""
+    class_name = DATASETS.get(name)
+    return getattr(importlib.import_module("fpam_tf.datasets.tfds_builders"), class_name)
+
+
 def load(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options) -> PreparedDataset:
     """Prepares dataset ``name`` from ``data_dir`` (unless already prepared) and reads back its three splits.
 
     Args:
-      name: one of :data:`NAMES`.
+      name: a name of :data:`DATASETS`.
       data_dir: the raw log (file or directory); optional for ``synthetic`` (where the generated log goes).
       tfds_dir: where prepared datasets live (default :func:`default_tfds_dir`).
       strict: raise :class:`~fpam_tf.errors.DataError` at the first malformed row instead of skipping it.
       **options: thresholds of the dataset (``session_gap_minutes``, ``skip_seconds``, ``skip_field``,
         ``rating_threshold``, ``columns``, synthetic ``num_users`` / ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
     """
-    if name not in NAMES:
-        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(NAMES)}")
-    # Imported here: TensorFlow Datasets takes seconds to import, and the readers do not need it.
-    from fpam_tf.datasets.builder import prepare
-    from fpam_tf.datasets.builders import BUILDERS, make_config
+    builder_class = builder_of(name)
+    from fpam_tf.datasets.tfds_base import prepare
+    from fpam_tf.datasets.tfds_builders import make_config
 
     tfds_dir = Path(tfds_dir).expanduser() if tfds_dir is not None else default_tfds_dir()
     config = make_config(name, data_dir, tfds_dir.resolve(), options)
-    builder = BUILDERS[name](config=config, data_dir=str(tfds_dir), strict=strict)
+    builder = builder_class(config=config, data_dir=str(tfds_dir), strict=strict)
     prepare(builder)
     bad_rows = builder.bad_row_report()
     if strict:

@@ -56,7 +56,8 @@ class RecommenderModule(tf.Module):
         items = item_indices(self.vocabulary, item_ids)
         skipped = item_indices(self.vocabulary, skipped_ids)
         features, has_items = model_features(items, skipped, positives_only=self.positives_only,
-                                             flags=self.model.use_flags, graph=self.model.requires_graph)
+                                             flags=self.model.use_flags,
+                                             prefix_features=self.model.encoder.prefix_features)
         e_seq = tf.cast(self.model.session_embedding(features, training=False), tf.float32)
         return tf.where(has_items[:, None], e_seq, tf.zeros_like(e_seq))
 

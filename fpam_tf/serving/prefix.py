@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fpam_tf.windows import MAX_PREFIX, PADDING, session_graph
+from fpam_tf.windows import MAX_PREFIX
+from fpam_tf.vocabulary import PADDING
 
 PLACEHOLDER_ITEM = 1  # Any real index: the prefix of a row with no known item (its output is discarded).
 
@@ -52,7 +53,7 @@ def compact(values: tf.Tensor, keep: tf.Tensor, max_length: int = MAX_PREFIX) ->
 
 
 def model_features(items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool, flags: bool,
-                   graph: bool) -> tuple[dict, tf.Tensor]:
+                   prefix_features=None) -> tuple[dict, tf.Tensor]:
     """The model's input features for int32 item indices ``items`` [B, T] and ``skipped`` [B, S] (0 = padding / unknown).
 
     Unknown ids and padding are removed from the prefix; a model trained on positives only
@@ -62,7 +63,8 @@ def model_features(items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool
 
     Returns:
       ``(features, has_items)``: ``{"items": int32 [B, W]}`` plus ``"flags"`` [B, W] when ``flags``
-      and SR-GNN's graph tensors (:func:`fpam_tf.windows.session_graph`) when ``graph``;
+      and the backbone's own features when ``prefix_features`` (its
+      :meth:`~fpam_tf.backbones.base.SessionEncoder.prefix_features`) is given;
       ``has_items`` bool [B], whether the row kept any event.
     """
     skipped_event = is_skipped(items, skipped)
@@ -75,6 +77,6 @@ def model_features(items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool
     features = {"items": tf.concat([first[:, None], prefix[:, 1:]], axis=1)}
     if flags:
         features["flags"] = compact(tf.cast(skipped_event, tf.int32), keep)
-    if graph:
-        features.update(session_graph(features["items"], tf.not_equal(features["items"], PADDING)))
+    if prefix_features is not None:
+        features.update(prefix_features(features["items"], tf.not_equal(features["items"], PADDING)))
     return features, has_items

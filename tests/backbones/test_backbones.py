@@ -45,7 +45,7 @@ def policy():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shape_float32(name):
-    enc = backbones.get(name, **SMALL[name])
+    enc = backbones.create(name, **SMALL[name])
     out = enc(inputs(), training=False)
     assert tuple(out.shape) == (len(SESSIONS), D)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
@@ -57,7 +57,7 @@ def test_shape_float32(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_shape_mixed_bfloat16(name, policy):
     policy("mixed_bfloat16")
-    enc = backbones.get(name, **SMALL[name])
+    enc = backbones.create(name, **SMALL[name])
     assert enc.compute_dtype == "bfloat16"
     out = enc(inputs(), training=False)
     assert tuple(out.shape) == (len(SESSIONS), D)
@@ -69,7 +69,7 @@ def test_shape_mixed_bfloat16(name, policy):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("with_context", [False, True])
 def test_padding_invariance(name, with_context):
-    enc = backbones.get(name, **SMALL[name])
+    enc = backbones.create(name, **SMALL[name])
     short = enc(inputs(t_pad=6, n_pad=5, context=with_context), training=False)
     long = enc(inputs(t_pad=11, n_pad=9, garbage=50.0, seed=7, context=with_context), training=False)
     np.testing.assert_allclose(np.asarray(short), np.asarray(long), rtol=1e-5, atol=1e-5)
@@ -77,7 +77,7 @@ def test_padding_invariance(name, with_context):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_context_is_used(name):
-    enc = backbones.get(name, **SMALL[name])
+    enc = backbones.create(name, **SMALL[name])
     plain = enc(inputs(), training=False)
     with_ctx = enc(inputs(context=True), training=False)
     assert not np.allclose(np.asarray(plain), np.asarray(with_ctx))
@@ -85,7 +85,7 @@ def test_context_is_used(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name):
-    enc = backbones.get(name, **SMALL[name])
+    enc = backbones.create(name, **SMALL[name])
     x = inputs()
     out = enc(x, training=False)
     config = keras.saving.serialize_keras_object(enc)
@@ -97,22 +97,22 @@ def test_config_round_trip(name):
     np.testing.assert_allclose(np.asarray(clone(x, training=False)), np.asarray(out), rtol=1e-6, atol=1e-6)
 
 
-def test_requires_graph_flags():
-    assert backbones.SRGNN.requires_graph
-    assert not any(backbones.BACKBONES[n].requires_graph for n in ("narm", "stamp", "gru4rec"))
-    assert all(issubclass(c, backbones.SessionEncoder) for c in backbones.BACKBONES.values())
+def test_only_srgnn_declares_features_of_its_own():
+    assert backbones.SRGNN.FEATURES == ("nodes", "alias", "adj_in", "adj_out")
+    assert not any(backbones.BACKBONES.get(n).FEATURES for n in ("narm", "stamp", "gru4rec"))
+    assert all(issubclass(backbones.BACKBONES.get(n), backbones.SessionEncoder) for n in backbones.BACKBONES)
 
 
 def test_registry_errors():
     with pytest.raises(ConfigError) as err:
-        backbones.get("transformer")
+        backbones.create("transformer")
     for name in NAMES:
         assert name in str(err.value)
-    assert isinstance(backbones.get("NARM"), backbones.NARM)
+    assert isinstance(backbones.create("NARM"), backbones.NARM)
 
 
 def test_srgnn_hidden_projection():
-    enc = backbones.get("srgnn", hidden_units=5)
+    enc = backbones.create("srgnn", hidden_units=5)
     out = enc(inputs(), training=False)
     assert tuple(out.shape) == (len(SESSIONS), D)
 
@@ -126,7 +126,7 @@ def _w(layer):
 
 
 def test_srgnn_matches_numpy_reference():
-    enc = backbones.get("srgnn", steps=2)
+    enc = backbones.create("srgnn", steps=2)
     x = inputs()
     out = np.asarray(enc(x, training=False))
     (ki, bi), (ko, bo) = _w(enc.edge_in), _w(enc.edge_out)
@@ -153,7 +153,7 @@ def test_srgnn_matches_numpy_reference():
 
 
 def test_stamp_matches_numpy_reference():
-    enc = backbones.get("stamp")
+    enc = backbones.create("stamp")
     x = inputs()
     out = np.asarray(enc(x, training=False))
     (k1,), (k2,), (k3, b_a), (k0,) = _w(enc.w1), _w(enc.w2), _w(enc.w3), _w(enc.w0)
@@ -168,7 +168,7 @@ def test_stamp_matches_numpy_reference():
 
 
 def test_narm_matches_numpy_reference():
-    enc = backbones.get("narm", hidden_units=6)
+    enc = backbones.create("narm", hidden_units=6)
     x = inputs()
     out = np.asarray(enc(x, training=False))
     (a1,), (a2,), (v,), (bil,) = _w(enc.a1), _w(enc.a2), _w(enc.v), _w(enc.bilinear)

@@ -7,7 +7,7 @@ import pytest
 
 import fpam_tf.datasets as datasets
 from fpam_tf.datasets import lastfm
-from fpam_tf.datasets.builder import SessionsBuilder
+from fpam_tf.datasets.tfds_base import SessionsBuilder
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SPLITS
 from dataset_files import write_lines

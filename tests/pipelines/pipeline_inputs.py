@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from pathlib import Path
 
-from pipelines.run import Settings
+from pipelines.run import Settings, default_run
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 TINY_SYNTHETIC = {"num_sessions": 200, "num_users": 20, "num_items": 60, "seed": 3}
@@ -15,9 +16,10 @@ SPOTIFY_HEADER = ("session_id,session_position,session_length,track_id_clean,ski
 
 def tiny_settings(tmp_path: Path, **changes) -> Settings:
     """Settings of a pipeline run on a tiny synthetic log that trains for a few steps."""
-    fields = dict(dataset="synthetic", dataset_options=dict(TINY_SYNTHETIC), pipeline_root=str(tmp_path / "root"),
-                  export_base=str(tmp_path / "saved_models"), epochs=1, max_steps_per_epoch=3, batch_size=64,
-                  embedding_dim=8, hidden_units=8, k=10)
+    run = dataclasses.replace(default_run(), dataset="synthetic", dataset_options=dict(TINY_SYNTHETIC), epochs=1,
+                              batch_size=64, embedding_dim=8, hidden_units=8)
+    fields = dict(run=run, pipeline_root=str(tmp_path / "root"), export_base=str(tmp_path / "saved_models"),
+                  max_steps_per_epoch=3, k=10)
     fields.update(changes)
     return Settings(**fields)
 

@@ -19,6 +19,7 @@ from pipeline_inputs import spotify_rows, tiny_settings, write_spotify_log
 from pipelines.artifacts import RECORDS, STAGING, PipelineRoot
 from pipelines.beam_options import pipeline_options
 from pipelines.errors import PipelineError
+from fpam_tf.training.run_dir import RunConfig
 from pipelines.run import Settings, run_example_gen, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +99,8 @@ def test_failing_component_leaves_no_artifact(tmp_path):
 
 
 def spotify_settings(tmp_path: Path, data_dir: Path, **changes) -> Settings:
-    return Settings(dataset="spotify", data_dir=str(data_dir), pipeline_root=str(tmp_path / "root"), **changes)
+    return Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir)), pipeline_root=str(tmp_path / "root"),
+                    **changes)
 
 
 def test_malformed_row_names_component_and_file(tmp_path):
@@ -147,9 +149,10 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pathlib import Path
 from pipelines import trainer
-from pipelines.run import Settings
+from dataclasses import replace
+from pipelines.run import default_run
 graph, transformed, model_dir = map(Path, sys.argv[1:4])
-config = Settings(epochs=1, batch_size=64, embedding_dim=8, hidden_units=8).run_config("fp-adametric")
+config = replace(default_run(), epochs=1, batch_size=64, embedding_dim=8, hidden_units=8)
 summary = trainer.run(config, graph, transformed, model_dir, distribution="mirrored", max_steps_per_epoch=2)
 print("REPLICAS", summary["replicas"], "MRR", summary["best_validation_mrr@20"])
 """

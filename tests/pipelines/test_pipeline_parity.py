@@ -13,11 +13,12 @@ import json
 import numpy as np
 
 from fpam_tf import datasets
-from fpam_tf.windows import ProtocolData
+from fpam_tf.protocol import ProtocolData
 from pipeline_inputs import SHARED_DATASETS, TINY_SYNTHETIC, spotify_rows, write_spotify_log
 from pipelines import trainer
 from pipelines.artifacts import PipelineRoot
 from pipelines.beam_options import pipeline_options
+from fpam_tf.training.run_dir import RunConfig
 from pipelines.run import Settings, run_example_gen, run_transform
 
 # PROTOCOL §6 on the Spotify sample (40,043 sessions; the protocol's 40,044 counted the CSV header).
@@ -55,7 +56,7 @@ def assert_same(beam_data: ProtocolData, beam_sessions: dict, prepared) -> dict:
 
 
 def test_parity_on_a_small_synthetic_log(tmp_path):
-    settings = Settings(dataset="synthetic", dataset_options=dict(TINY_SYNTHETIC))
+    settings = Settings(run=RunConfig(dataset="synthetic", dataset_options=dict(TINY_SYNTHETIC)))
     beam_data, beam_sessions = beam_path(tmp_path, settings)
     prepared = datasets.load("synthetic", tmp_path / "raw", tfds_dir=tmp_path / "tfds", **TINY_SYNTHETIC)
     figures = assert_same(beam_data, beam_sessions, prepared)
@@ -68,7 +69,7 @@ def test_sessions_spread_over_files_are_merged(tmp_path):
     rows = spotify_rows(60, length=8)
     write_spotify_log(tmp_path / "logs" / "log_a.csv.gz", rows[0::2])
     write_spotify_log(tmp_path / "logs" / "log_b.csv.gz", rows[1::2][::-1])
-    settings = Settings(dataset="spotify", data_dir=str(tmp_path / "logs"))
+    settings = Settings(run=RunConfig(dataset="spotify", data_dir=str(tmp_path / "logs")))
     beam_data, beam_sessions = beam_path(tmp_path, settings)
     assert_same(beam_data, beam_sessions, datasets.load("spotify", tmp_path / "logs", tfds_dir=tmp_path / "tfds"))
 
@@ -77,7 +78,7 @@ def test_parity_on_the_tiny_spotify_log(tmp_path):
     data_dir = SHARED_DATASETS / "spotify_mssd_tiny"
     if not data_dir.exists():
         pytest.skip(f"real data {data_dir} is absent")
-    beam_data, beam_sessions = beam_path(tmp_path, Settings(dataset="spotify", data_dir=str(data_dir)))
+    beam_data, beam_sessions = beam_path(tmp_path, Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir))))
     assert_same(beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds"))
 
 
@@ -86,7 +87,7 @@ def test_parity_on_the_spotify_sample(tmp_path):
     data_dir = SHARED_DATASETS / "spotify_mssd_sample"
     if not data_dir.exists():
         pytest.skip(f"real data {data_dir} is absent")
-    beam_data, beam_sessions = beam_path(tmp_path, Settings(dataset="spotify", data_dir=str(data_dir)))
+    beam_data, beam_sessions = beam_path(tmp_path, Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir))))
     assert beam_sessions == {"train": 32034, "validation": 4004, "test": 4005}
     figures = assert_same(beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds"))
     assert {k: figures[k] for k in SPOTIFY_SAMPLE_FIGURES} == SPOTIFY_SAMPLE_FIGURES

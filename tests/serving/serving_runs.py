@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 import fpam_tf  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-from fpam_tf.model import MethodConfig, build_model
-from fpam_tf.runs import RunConfig, RunDir, save_weights_atomic
-from fpam_tf.windows import Vocabulary, session_graph
+from fpam_tf.methods import MethodConfig
+from fpam_tf.model import build_model
+from fpam_tf.training.run_dir import RunConfig, RunDir, save_weights_atomic
+from fpam_tf.vocabulary import Vocabulary
 
 NUM_ITEMS = 300  # catalogue size, padding excluded
 EMBEDDING_DIM = 16
@@ -37,13 +38,6 @@ def make_run_dir(path, *, model: str = "narm", method: str = "fp-adametric", con
     Vocabulary(["user-a", "user-b"]).save(run_dir.users)
     recommender = build_model(config.method, backbone=model, num_items=len(items), num_users=3,
                               embedding_dim=EMBEDDING_DIM, hidden_units=EMBEDDING_DIM)
-    recommender.compile(optimizer=keras.optimizers.Adam(1e-3))
-    sample = np.array([[1, 2]], np.int32)
-    features = {"items": sample, "flags": np.zeros_like(sample), "users": np.zeros(1, np.int32)}
-    if recommender.requires_graph:
-        features.update({k: np.asarray(v) for k, v in session_graph(sample, sample != 0).items()})
-    recommender(features)
-    recommender.optimizer.build(recommender.trainable_variables)
     if recommender.flag_embedding is not None:
         recommender.flag_embedding.embeddings.assign(np.random.default_rng(seed).normal(0, 0.3, (2, EMBEDDING_DIM)))
     save_weights_atomic(recommender, run_dir.best_weights)
@@ -76,8 +70,7 @@ def reference_top_k(model, sessions: list[list[str]], skipped: list[list[str]], 
         if prefix:
             items = np.array([prefix], np.int32)
             features = {"items": items, "flags": np.isin(items, list(skip_indices)).astype(np.int32)}
-            if model.requires_graph:
-                features.update({k_: np.asarray(v) for k_, v in session_graph(items, items != 0).items()})
+            features.update({k_: np.asarray(v) for k_, v in model.encoder.prefix_features(items, items != 0).items()})
             e_seq = np.asarray(model.session_embedding(features), dtype=np.float32)[0]
         else:
             e_seq = np.zeros(table.shape[1], np.float32)

@@ -19,7 +19,7 @@ from serving_runs import NUM_ITEMS, item_id, make_run_dir, padded, reference_top
 import tensorflow as tf  # noqa: E402
 
 from fpam_tf.export import export  # noqa: E402
-from fpam_tf.runs import load_model  # noqa: E402
+from fpam_tf.training.run_dir import load_model  # noqa: E402
 
 K = 20
 RTOL, ATOL = 1e-5, 1e-6

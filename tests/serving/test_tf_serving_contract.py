@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 
 from fpam_tf import recommend as recommend_cli  # noqa: E402
 from fpam_tf.export import export  # noqa: E402
-from fpam_tf.runs import load_model  # noqa: E402
+from fpam_tf.training.run_dir import load_model  # noqa: E402
 from fpam_tf.serving.warmup import WARMUP_FILE  # noqa: E402
 
 K = 10

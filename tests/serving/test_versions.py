@@ -12,7 +12,7 @@ from serving_runs import make_run_dir  # noqa: E402
 
 from fpam_tf import export as export_cli  # noqa: E402
 from fpam_tf.errors import ConfigError  # noqa: E402
-from fpam_tf.runs import RunDir  # noqa: E402
+from fpam_tf.training.run_dir import RunDir  # noqa: E402
 from fpam_tf.serving.versions import latest_version, versions, write_new_version  # noqa: E402
 
 

@@ -1,4 +1,5 @@
-"""The four TFDS builders (one per dataset) and how ``load`` options become their configs."""
+"""The TFDS builders of the registered datasets (``fpam_tf.datasets.DATASETS``), and how ``load`` options
+become their configs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from fpam_tf.datasets import lastfm, ratings, spotify, synthetic
+from fpam_tf.datasets import builder_of, lastfm, ratings, spotify, synthetic
 from fpam_tf.datasets.badrows import BadRows
-from fpam_tf.datasets.builder import SessionsBuilder, SessionsConfig, config_name, fingerprint
+from fpam_tf.datasets.tfds_base import SessionsBuilder, SessionsConfig, config_name, fingerprint
 from fpam_tf.errors import ConfigError
 from fpam_tf.events import SessionRecord
 
@@ -64,7 +65,7 @@ class SpotifyBuilder(SessionsBuilder, skip_registration=True):
 
 
 @dataclasses.dataclass(eq=False)
-class RatingsConfig(SessionsConfig):
+class AmazonMoviesConfig(SessionsConfig):
     """Ratings-log thresholds: FP below this rating; column order of header-less CSVs."""
 
     NAME_PARTS: ClassVar[dict[str, str]] = {"rating_threshold": "below"}
@@ -76,7 +77,7 @@ class AmazonMoviesBuilder(SessionsBuilder, skip_registration=True):
     """Amazon Movies & TV (or MovieLens) ratings: per-user daily sessions, FP = rating < 2."""
 
     name = "fpam_amazon_movies"
-    BUILDER_CONFIG_CLASS = RatingsConfig
+    BUILDER_CONFIG_CLASS = AmazonMoviesConfig
 
     @staticmethod
     def input_files(data_dir) -> list[Path]:
@@ -117,21 +118,13 @@ class SyntheticBuilder(SessionsBuilder, skip_registration=True):
         return lastfm.read_sessions(path, bad_rows=bad_rows)
 
 
-BUILDERS = {
-    "lastfm": LastfmBuilder,
-    "spotify": SpotifyBuilder,
-    "amazon-movies": AmazonMoviesBuilder,
-    "synthetic": SyntheticBuilder,
-}
-
-
 def make_config(name: str, data_dir, tfds_dir: Path, options: dict) -> SessionsConfig:
     """The builder config for ``load(name, data_dir, **options)``, named by the input and threshold fingerprint.
 
     Synthetic data has no input file: its fingerprint covers the generation options, and the generated
     log goes to ``data_dir`` (default ``tfds_dir/synthetic_raw``) in a folder named by that fingerprint.
     """
-    builder_class = BUILDERS[name]
+    builder_class = builder_of(name)
     config_class = builder_class.BUILDER_CONFIG_CLASS
     defaults = config_class(name="defaults").thresholds()
     unknown = sorted(set(options) - set(defaults))

@@ -18,10 +18,9 @@ import json
 import os
 from pathlib import Path
 
+from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import ConfigError
-from fpam_tf.model import MethodConfig
-
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from fpam_tf.methods import MethodConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,21 +43,21 @@ class RunConfig:
 
     RESUMABLE = ("epochs", "patience", "data_dir", "precision")
 
-    def validate(self) -> "RunConfig":
-        """Checks the dataset and model names before anything is written."""
+    def validate(self) -> RunConfig:
+        """Checks the dataset, backbone and precision names (in their registries) before anything is written."""
         from fpam_tf import backbones, datasets
+        from fpam_tf.training.precision import PRECISIONS
 
-        if self.dataset not in datasets.NAMES:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(datasets.NAMES)}")
-        if self.model not in backbones.BACKBONES:
-            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(backbones.BACKBONES)}")
+        datasets.DATASETS.get(self.dataset)
+        backbones.BACKBONES.get(self.model)
+        PRECISIONS.get(self.precision)
         return self
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "RunConfig":
+    def from_json(cls, data: dict) -> RunConfig:
         data = dict(data)
         data["method"] = MethodConfig(**data["method"])
         return cls(**data)
@@ -116,18 +115,6 @@ def differences(existing: dict, wanted: dict, ignore=()) -> str:
                      for k in sorted(wanted) if k not in ignore and existing.get(k) != wanted[k])
 
 
-def write_json_atomic(path: Path, data) -> None:
-    """Writes JSON next to ``path`` and renames it into place (never a half-written file)."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def save_weights_atomic(model, path: Path) -> None:
     """``model.save_weights`` (model and optimizer variables) through a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,10 +129,9 @@ def load_model(run_dir: RunDir, weights: str = "best"):
     Returns ``(config, model, items, users)`` with ``items`` / ``users`` the run's vocabularies.
     """
     import keras
-    import numpy as np
 
     from fpam_tf.model import build_model
-    from fpam_tf.windows import Vocabulary, session_graph
+    from fpam_tf.vocabulary import Vocabulary
 
     config = run_dir.read_config()
     path = run_dir.best_weights if weights == "best" else run_dir.latest_weights
@@ -159,15 +145,9 @@ def load_model(run_dir: RunDir, weights: str = "best"):
         keras.mixed_precision.set_global_policy(config.precision)
     try:
         model = build_model(config.method, backbone=config.model, num_items=len(items), num_users=len(users),
-                            embedding_dim=config.embedding_dim, hidden_units=config.hidden_units)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        sample = np.array([[1, min(2, len(items) - 1)]], np.int32)
-        features = {"items": sample, "flags": np.zeros_like(sample), "users": np.zeros(1, np.int32)}
-        if model.requires_graph:
-            features.update({k: np.asarray(v) for k, v in session_graph(sample, sample != 0).items()})
-        model(features)
+                            embedding_dim=config.embedding_dim, hidden_units=config.hidden_units,
+                            learning_rate=config.learning_rate)
     finally:
         keras.mixed_precision.set_global_policy(caller_policy)
-    model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
     return config, model, items, users

@@ -1,0 +1,58 @@
+"""A dataset under PROTOCOL: its vocabularies, encoded splits, windows and §6 figures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fpam_tf.vocabulary import MIN_ITEM_COUNT, EncodedSessions, Vocabulary
+from fpam_tf.windows import Windows, build_windows, user_fp_items
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolData:
+    """A dataset under PROTOCOL: vocabularies and the encoded train / validation / test splits."""
+
+    items: Vocabulary
+    users: Vocabulary
+    splits: dict
+
+    @classmethod
+    def from_sessions(cls, splits: dict, min_count: int = MIN_ITEM_COUNT) -> "ProtocolData":
+        """PROTOCOL §3: the vocabulary from train; users are those with a non-empty id in train."""
+        train = splits["train"]
+        items = Vocabulary.from_counts(train.items, min_count)
+        users = Vocabulary.from_counts(train.user_ids[train.user_ids != ""], 1)
+        return cls(items, users, {name: EncodedSessions.encode(s, items, users) for name, s in splits.items()})
+
+    @property
+    def has_users(self) -> bool:
+        return len(self.users) > 1
+
+    def training_windows(self, *, context: str, fp_targets: bool, fp_scope: str = "session") -> Windows:
+        """Training windows. The paper's families: Vanilla = (all, fp_targets=True);
+        FP-Simple / FP-Metric / FP-AdaMetric = (positives, False); full context = (all, False)."""
+        user_fp = user_fp_items(self.splits["train"], len(self.users)) if fp_scope == "user" else None
+        return build_windows(self.splits["train"], context=context, fp_targets=fp_targets,
+                             require_positive_before=context == "positives", fp_scope=fp_scope, user_fp=user_fp)
+
+    def evaluation_windows(self, split: str, *, context: str) -> Windows:
+        """Validation or test windows: the same targets for every method; only the prefix differs by context."""
+        return build_windows(self.splits[split], context=context, fp_targets=False, require_positive_before=True)
+
+    def stats(self, raw_splits: dict) -> dict:
+        """The figures of PROTOCOL §6 (and ``python -m fpam_tf.data stats``)."""
+        events = sum(s.num_events for s in raw_splits.values())
+        fps = sum(int(s.is_fp.sum()) for s in raw_splits.values())
+        return {
+            "sessions": {name: len(s) for name, s in raw_splits.items()},
+            "events": events,
+            "fp_ratio": round(fps / max(events, 1), 4),
+            "users": len(self.users) - 1,
+            "vocab_size": len(self.items) - 1,
+            "events_in_vocabulary": {name: s.num_events for name, s in self.splits.items()},
+            "train_windows_vanilla": len(self.training_windows(context="all", fp_targets=True)),
+            "train_windows_fp": len(self.training_windows(context="positives", fp_targets=False)),
+            "train_windows_fp_all": len(self.training_windows(context="all", fp_targets=False)),
+            "valid_windows": len(self.evaluation_windows("validation", context="all")),
+            "test_windows": len(self.evaluation_windows("test", context="all")),
+        }

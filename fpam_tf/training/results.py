@@ -1,0 +1,56 @@
+"""A finished run's outputs: test metrics of the best weights, and the embedding projector's points."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from fpam_tf.atomic import write_json_atomic, write_text_atomic
+from fpam_tf.metrics import KS, format_markdown_table
+from fpam_tf.training.experiment import Experiment
+from fpam_tf.training.run_dir import RunDir
+
+
+def write_test_results(experiment: Experiment, run_dir: RunDir) -> dict:
+    """Loads the best weights, scores the test split, writes metrics.json and metrics.md."""
+    experiment.model.load_weights(run_dir.best_weights)
+    test = experiment.evaluate("test")
+    progress = json.loads(run_dir.progress.read_text()) if run_dir.progress.is_file() else {}
+    config = experiment.config
+    metrics = {f"{m}@{k}": round(test[f"{m}@{k}"], 4) for m in ("hr", "mrr", "ndcg") for k in KS}
+    result = {
+        "dataset": config.dataset, "model": config.model, "method": config.method.method,
+        "split": "test", "windows": len(experiment.evaluation_windows("test")), "units": "percent",
+        "best_epoch": progress.get("best_epoch"), "best_validation_mrr@20": progress.get("best"),
+        "metrics": metrics, "config": config.to_json(),
+    }
+    write_json_atomic(run_dir.metrics_json, result)
+    title = (f"# Test results: {config.model} / {config.method.method} on {config.dataset}\n\n"
+             f"{result['windows']} test windows, best epoch {result['best_epoch']} "
+             f"(validation MRR@20 {result['best_validation_mrr@20']}). Percent, PROTOCOL §5.\n\n")
+    write_text_atomic(run_dir.metrics_md, title + format_markdown_table(metrics) + "\n")
+    return result
+
+
+def projector_embeddings(experiment: Experiment, max_windows: int = 1000):
+    """The paper's Figure 3 points for the first ``max_windows`` test windows.
+
+    Returns ``(session [n, D], positive [n, D], fp [m, D], fp_window [m])``: e_seq of each window,
+    its target's (a true positive's) embedding, and the embeddings of its session's FP items with
+    the window each belongs to.
+    """
+    windows = experiment.evaluation_windows("test")
+    chunks, total = [], 0
+    for features, _, _ in experiment.evaluation_dataset("test"):
+        chunks.append(np.asarray(experiment.model.session_embedding(features)).astype(np.float32))
+        total += len(chunks[-1])
+        if total >= max_windows:
+            break
+    session = np.concatenate(chunks)[:max_windows]
+    n = len(session)
+    table = np.asarray(experiment.model.item_embedding.embeddings).astype(np.float32)
+    fp_lists = windows.fp_sequences()[:n]
+    fp_window = np.repeat(np.arange(n), [len(f) for f in fp_lists])
+    fp_items = np.concatenate(fp_lists) if fp_lists else np.zeros(0, np.int32)
+    return session, table[windows.targets[:n]], table[fp_items], fp_window
