@@ -16,8 +16,13 @@ def machine() -> dict:
     """The machine a figure was measured on."""
     import tensorflow as tf
 
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))}
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+    }
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
@@ -47,5 +52,7 @@ def write_json(path, payload: dict) -> Path:
 def require_spotify(path: Path) -> Path:
     """The Spotify sample folder, or exit with a clear message when it is absent."""
     if not Path(path).exists():
-        raise SystemExit(f"the Spotify MSSD sample is not at {path}; pass --spotify-dir (see ../shared/README.md)")
+        raise SystemExit(
+            f"the Spotify MSSD sample is not at {path}; pass --spotify-dir (see ../shared/README.md)"
+        )
     return Path(path)

@@ -23,9 +23,21 @@ TARGET_WINDOWS_PER_SECOND = 50_000
 FAMILIES = {
     # name: (context, fp_targets, batch options)
     "vanilla": ("all", True, BatchOptions()),
-    "fp-adametric (positives, FP side sequences)": ("positives", False, BatchOptions(fp_items=True)),
-    "fp-adametric (all, flags, FP side sequences)": ("all", False, BatchOptions(flags=True, fp_items=True)),
-    "srgnn vanilla (session graphs)": ("all", True, BatchOptions(prefix_features=SRGNN.prefix_features)),
+    "fp-adametric (positives, FP side sequences)": (
+        "positives",
+        False,
+        BatchOptions(fp_items=True),
+    ),
+    "fp-adametric (all, flags, FP side sequences)": (
+        "all",
+        False,
+        BatchOptions(flags=True, fp_items=True),
+    ),
+    "srgnn vanilla (session graphs)": (
+        "all",
+        True,
+        BatchOptions(prefix_features=SRGNN.prefix_features),
+    ),
 }
 
 
@@ -37,7 +49,9 @@ def epoch_seconds(dataset) -> tuple[float, int]:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--spotify-dir", default=str(SPOTIFY_SAMPLE))
     p.add_argument("--tfds-dir", default=None)
     p.add_argument("--batch-size", type=int, default=512)
@@ -52,13 +66,29 @@ def main(argv=None):
         dataset = make_dataset(windows, batch_size=args.batch_size, options=options, shuffle=True)
         epoch_seconds(dataset)  # warm-up: traces the map function
         seconds, count = epoch_seconds(dataset)
-        rows.append({"family": name, "windows": count, "seconds": round(seconds, 3),
-                     "windows_per_s": round(count / seconds), "meets_target": count / seconds >= TARGET_WINDOWS_PER_SECOND})
-    print(f"Training input pipeline, Spotify sample, batch {args.batch_size} "
-          f"(target >= {TARGET_WINDOWS_PER_SECOND:,} windows/s)\n")
+        rows.append(
+            {
+                "family": name,
+                "windows": count,
+                "seconds": round(seconds, 3),
+                "windows_per_s": round(count / seconds),
+                "meets_target": count / seconds >= TARGET_WINDOWS_PER_SECOND,
+            }
+        )
+    print(
+        f"Training input pipeline, Spotify sample, batch {args.batch_size} "
+        f"(target >= {TARGET_WINDOWS_PER_SECOND:,} windows/s)\n"
+    )
     print_table(rows, ["family", "windows", "seconds", "windows_per_s", "meets_target"])
-    write_json(args.out, {"benchmark": "data_throughput", "batch_size": args.batch_size,
-                          "target_windows_per_s": TARGET_WINDOWS_PER_SECOND, "rows": rows})
+    write_json(
+        args.out,
+        {
+            "benchmark": "data_throughput",
+            "batch_size": args.batch_size,
+            "target_windows_per_s": TARGET_WINDOWS_PER_SECOND,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -31,11 +31,15 @@ def write_replicas(source: Path, count: int, folder: Path) -> None:
         rows = list(csv.reader(stream))
     session_at = rows[0].index("session_id")
     for replica in range(count):
-        with gzip.open(folder / f"log_r{replica:03d}.csv.gz", "wt", newline="", compresslevel=1) as out:
+        with gzip.open(
+            folder / f"log_r{replica:03d}.csv.gz", "wt", newline="", compresslevel=1
+        ) as out:
             writer = csv.writer(out)
             writer.writerow(rows[0])
             for row in rows[1:]:
-                writer.writerow([*row[:session_at], f"{row[session_at]}-r{replica}", *row[session_at + 1:]])
+                writer.writerow(
+                    [*row[:session_at], f"{row[session_at]}-r{replica}", *row[session_at + 1 :]]
+                )
 
 
 def measure(data_dir: Path, work: Path, options) -> dict:
@@ -52,21 +56,29 @@ def measure(data_dir: Path, work: Path, options) -> dict:
     transform_seconds = time.perf_counter() - started
     sessions = sum(summary["sessions"].values())
     total = example_gen_seconds + transform_seconds
-    return {"sessions": sessions, "example_gen_s": round(example_gen_seconds, 1),
-            "transform_s": round(transform_seconds, 1), "seconds": round(total, 1),
-            "us_per_session": round(1e6 * total / sessions, 1)}
+    return {
+        "sessions": sessions,
+        "example_gen_s": round(example_gen_seconds, 1),
+        "transform_s": round(transform_seconds, 1),
+        "seconds": round(total, 1),
+        "us_per_session": round(1e6 * total / sessions, 1),
+    }
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--spotify-dir", default=str(SPOTIFY_SAMPLE))
     p.add_argument("--replicas", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--workers", type=int, default=2, help="direct_num_workers")
     p.add_argument("--out", default="results/pipeline_scaling.json")
     args = p.parse_args(argv)
     source = spotify.find_sources(require_spotify(Path(args.spotify_dir)))[0]
-    options = pipeline_options("DirectRunner", [f"--direct_num_workers={args.workers}",
-                                                "--direct_running_mode=multi_processing"])
+    options = pipeline_options(
+        "DirectRunner",
+        [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"],
+    )
     rows = []
     for count in args.replicas:
         with tempfile.TemporaryDirectory(prefix="pipeline-scaling-") as tmp:
@@ -77,9 +89,18 @@ def main(argv=None):
         rows.append(row)
         print_table([row], list(row))
     print()
-    print_table(rows, ["replicas", "sessions", "example_gen_s", "transform_s", "seconds", "us_per_session"])
-    write_json(args.out, {"benchmark": "pipeline_scaling", "runner": "DirectRunner multi_processing",
-                          "workers": args.workers, "rows": rows})
+    print_table(
+        rows, ["replicas", "sessions", "example_gen_s", "transform_s", "seconds", "us_per_session"]
+    )
+    write_json(
+        args.out,
+        {
+            "benchmark": "pipeline_scaling",
+            "runner": "DirectRunner multi_processing",
+            "workers": args.workers,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

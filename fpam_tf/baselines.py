@@ -24,8 +24,8 @@ import numpy as np
 
 from fpam_tf.events import ranges
 from fpam_tf.metrics import KS, metric_keys, ranking_metrics_numpy
-from fpam_tf.vocabulary import EncodedSessions
 from fpam_tf.protocol import ProtocolData
+from fpam_tf.vocabulary import EncodedSessions
 from fpam_tf.windows import Windows
 
 DEFAULT_BATCH_SIZE = 256
@@ -42,7 +42,9 @@ def train_events(data: ProtocolData, fp_aware: bool) -> tuple[np.ndarray, np.nda
     keep = ~train.is_fp if fp_aware else np.ones(train.num_events, bool)
     session_of = np.repeat(np.arange(len(train), dtype=np.int64), np.diff(train.row_splits))
     counts = np.bincount(session_of[keep], minlength=len(train))
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), train.items[keep].astype(np.int64)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), train.items[keep].astype(
+        np.int64
+    )
 
 
 def popularity_tiebreak(items: np.ndarray, num_items: int) -> np.ndarray:
@@ -73,7 +75,7 @@ class Baseline:
         """The evaluation-window context this baseline reads (see :func:`context_of`)."""
         return context_of(self.fp_aware)
 
-    def fit(self, data: ProtocolData, *, fp_aware: bool = False) -> "Baseline":
+    def fit(self, data: ProtocolData, *, fp_aware: bool = False) -> Baseline:
         """Learns from ``data``'s train split (positives only when ``fp_aware``); returns ``self``."""
         self.fp_aware = fp_aware
         self.num_items = len(data.items)
@@ -88,7 +90,9 @@ class Baseline:
         """float32 ``[len(rows), V]``: the score of every item for windows ``rows``."""
         raise NotImplementedError
 
-    def score(self, windows: Windows, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def score(
+        self, windows: Windows, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yields ``(scores float32 [B, V], targets int32 [B])`` over ``windows`` in order.
 
         ``windows`` must have this baseline's :attr:`context` (the prefix it was fitted for).
@@ -128,7 +132,9 @@ class SPOP(Baseline):
     def score_rows(self, windows, rows):
         row, item = prefix_pairs(windows, rows)
         counts = np.bincount(row * self.num_items + item, minlength=len(rows) * self.num_items)
-        return (counts.reshape(len(rows), self.num_items) + self.tiebreak[None, :]).astype(np.float32)
+        return (counts.reshape(len(rows), self.num_items) + self.tiebreak[None, :]).astype(
+            np.float32
+        )
 
 
 class SKNN(Baseline):
@@ -152,7 +158,9 @@ class SKNN(Baseline):
     def _fit(self, data, row_splits, items):
         num_sessions = len(row_splits) - 1
         session_of = np.repeat(np.arange(num_sessions, dtype=np.int64), np.diff(row_splits))
-        pairs = np.unique(session_of * self.num_items + items)  # each session's item set, by session then item
+        pairs = np.unique(
+            session_of * self.num_items + items
+        )  # each session's item set, by session then item
         self.num_sessions = num_sessions
         sessions, set_items = pairs // self.num_items, pairs % self.num_items
         self.session_size = np.bincount(sessions, minlength=num_sessions)
@@ -160,11 +168,15 @@ class SKNN(Baseline):
         self.session_items = set_items
         # Inverted index item -> sessions holding it, sessions ascending (a stable sort keeps their order).
         order = np.argsort(set_items, kind="stable")
-        self.item_splits = np.concatenate([[0], np.cumsum(np.bincount(set_items, minlength=self.num_items))])
+        self.item_splits = np.concatenate(
+            [[0], np.cumsum(np.bincount(set_items, minlength=self.num_items))]
+        )
         self.item_sessions = sessions[order]
         self.fallback = popularity_tiebreak(items, self.num_items) - 1.0
 
-    def neighbours(self, windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def neighbours(
+        self, windows: Windows, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(row, session, similarity)`` ``[n]``: each window's ``k`` nearest train sessions."""
         row, item = prefix_pairs(windows, rows)
         prefix_set = np.unique(row * self.num_items + item)
@@ -173,9 +185,13 @@ class SKNN(Baseline):
         postings = ranges(self.item_splits[item], self.item_splits[item + 1])
         row_of_posting = np.repeat(row, self.item_splits[item + 1] - self.item_splits[item])
         # Overlap |P ∩ S| = number of prefix items whose postings hold S; sorted by row, then session.
-        keys, overlap = np.unique(row_of_posting * self.num_sessions + self.item_sessions[postings], return_counts=True)
+        keys, overlap = np.unique(
+            row_of_posting * self.num_sessions + self.item_sessions[postings], return_counts=True
+        )
         row, session = keys // self.num_sessions, keys % self.num_sessions
-        recent = np.searchsorted(row, row, side="right") - 1 - np.arange(len(row)) < self.sample_size
+        recent = (
+            np.searchsorted(row, row, side="right") - 1 - np.arange(len(row)) < self.sample_size
+        )
         row, session, overlap = row[recent], session[recent], overlap[recent]
         similarity = overlap / np.sqrt(prefix_size[row] * self.session_size[session])
         order = np.lexsort((-session, -similarity, row))
@@ -186,9 +202,14 @@ class SKNN(Baseline):
     def score_rows(self, windows, rows):
         row, session, similarity = self.neighbours(windows, rows)
         lengths = self.session_size[session]
-        items = self.session_items[ranges(self.session_splits[session], self.session_splits[session + 1])]
-        scores = np.bincount(np.repeat(row, lengths) * self.num_items + items, weights=np.repeat(similarity, lengths),
-                             minlength=len(rows) * self.num_items).reshape(len(rows), self.num_items)
+        items = self.session_items[
+            ranges(self.session_splits[session], self.session_splits[session + 1])
+        ]
+        scores = np.bincount(
+            np.repeat(row, lengths) * self.num_items + items,
+            weights=np.repeat(similarity, lengths),
+            minlength=len(rows) * self.num_items,
+        ).reshape(len(rows), self.num_items)
         return np.where(scores > 0, scores, self.fallback[None, :]).astype(np.float32)
 
 
@@ -211,8 +232,14 @@ def evaluate_scores(batches, ks=KS) -> dict[str, float]:
     return {key: total / max(count, 1) for key, total in totals.items()}
 
 
-def evaluate_baseline(name: str, data: ProtocolData, split: str = "test", fp_aware: bool = False,
-                      batch_size: int = DEFAULT_BATCH_SIZE, **options) -> dict[str, float]:
+def evaluate_baseline(
+    name: str,
+    data: ProtocolData,
+    split: str = "test",
+    fp_aware: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    **options,
+) -> dict[str, float]:
     """Fits baseline ``name`` on train and returns its 15 metrics (percent) on ``split``'s windows.
 
     ``options`` go to the baseline's constructor (e.g. ``k`` / ``sample_size`` of SKNN).

@@ -29,7 +29,10 @@ def user_errors(main):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         except KeyboardInterrupt:
-            print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+            print(
+                "interrupted; rerun the same command to resume from the last checkpoint",
+                file=sys.stderr,
+            )
             raise SystemExit(130) from None
 
     return wrapper
@@ -38,52 +41,97 @@ def user_errors(main):
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, tfds_dir: bool = True) -> None:
     """``--dataset``, ``--data-dir``, ``--dataset-option`` and (for commands that prepare TFDS
     datasets) ``--tfds-dir``."""
-    parser.add_argument("--dataset", default="synthetic",
-                        help=f"one of: {datasets.DATASETS.help()} (default: synthetic, the embedded default)")
-    parser.add_argument("--data-dir", default=None, help="raw log file or folder (not needed for synthetic)")
+    parser.add_argument(
+        "--dataset",
+        default="synthetic",
+        help=f"one of: {datasets.DATASETS.help()} (default: synthetic, the embedded default)",
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="raw log file or folder (not needed for synthetic)"
+    )
     if tfds_dir:
-        parser.add_argument("--tfds-dir", default=None,
-                            help="where prepared TFDS datasets live (default: $FPAM_TFDS_DIR or ~/.cache/fpam_tf/tfds)")
-    parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="reader / generator option, e.g. num_sessions=5000, skip_field=skip_1, "
-                             "session_gap_minutes=60 (repeatable)")
+        parser.add_argument(
+            "--tfds-dir",
+            default=None,
+            help="where prepared TFDS datasets live (default: $FPAM_TFDS_DIR or ~/.cache/fpam_tf/tfds)",
+        )
+    parser.add_argument(
+        "--dataset-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader / generator option, e.g. num_sessions=5000, skip_field=skip_1, "
+        "session_gap_minutes=60 (repeatable)",
+    )
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that define a training run (backbone, method, model size, optimisation, seed, precision)."""
     parser.add_argument("--model", default="narm", help=f"backbone: {backbones.BACKBONES.help()}")
-    parser.add_argument("--method", default="fp-adametric",
-                        help=f"one of: {METHODS.help()}. The paper's FP-Simple / FP-Metric / FP-AdaMetric "
-                             "exactly: add --context positives --fp-target-weight 0")
+    parser.add_argument(
+        "--method",
+        default="fp-adametric",
+        help=f"one of: {METHODS.help()}. The paper's FP-Simple / FP-Metric / FP-AdaMetric "
+        "exactly: add --context positives --fp-target-weight 0",
+    )
     # Picked on validation (NARM, Spotify sample, 6 epochs, seed 0, validation MRR@20; docs/REPRODUCTION.md):
     # context "all" beats "positives" for every FP-aware method: FP-Simple 13.82 vs 12.19, FP-Metric 13.84 vs
     # 12.35, FP-AdaMetric 13.56 vs 12.10. The presets stay the paper's (positives): --context positives is theirs.
-    parser.add_argument("--context", choices=list(CONTEXTS), default="all",
-                        help="prefix: all events, each with a learned skip flag (default, picked on validation), "
-                             "or positives only (the paper's FP-Simple / FP-Metric / FP-AdaMetric). "
-                             "Vanilla ignores flags.")
+    parser.add_argument(
+        "--context",
+        choices=list(CONTEXTS),
+        default="all",
+        help="prefix: all events, each with a learned skip flag (default, picked on validation), "
+        "or positives only (the paper's FP-Simple / FP-Metric / FP-AdaMetric). "
+        "Vanilla ignores flags.",
+    )
     # Picked on validation with the context above: NARM / FP-AdaMetric, context all, validation MRR@20 15.64 at
     # w = 1 against 13.56 at w = 0 (Vanilla 15.00; w = 1 without the FP term 14.90). The paper's methods use w = 0.
-    parser.add_argument("--fp-target-weight", type=float, default=1.0,
-                        help="cross-entropy weight in [0, 1] of windows whose target is an FP (default 1, picked "
-                             "on validation; 0 = the paper's positives-only targets)")
-    parser.add_argument("--lambda", dest="fp_lambda", type=float, default=None,
-                        help="weight λ of the FP metric term")
+    parser.add_argument(
+        "--fp-target-weight",
+        type=float,
+        default=1.0,
+        help="cross-entropy weight in [0, 1] of windows whose target is an FP (default 1, picked "
+        "on validation; 0 = the paper's positives-only targets)",
+    )
+    parser.add_argument(
+        "--lambda",
+        dest="fp_lambda",
+        type=float,
+        default=None,
+        help="weight λ of the FP metric term",
+    )
     parser.add_argument("--margin", type=float, default=None, help="margin m of the FP metric term")
-    parser.add_argument("--fp-weighting", choices=list(WEIGHTINGS), default="softmax",
-                        help=f"FP-AdaMetric's weights: {WEIGHTINGS.help()}")
-    parser.add_argument("--fp-scope", choices=list(FP_SCOPES), default="session",
-                        help=f"FP side sequence of a training window: {FP_SCOPES.help()}")
+    parser.add_argument(
+        "--fp-weighting",
+        choices=list(WEIGHTINGS),
+        default="softmax",
+        help=f"FP-AdaMetric's weights: {WEIGHTINGS.help()}",
+    )
+    parser.add_argument(
+        "--fp-scope",
+        choices=list(FP_SCOPES),
+        default="session",
+        help=f"FP side sequence of a training window: {FP_SCOPES.help()}",
+    )
     parser.add_argument("--embedding-dim", type=int, default=100)
     parser.add_argument("--hidden-units", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--patience", type=int, default=2,
-                        help="epochs without validation MRR@20 gain before stopping")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="epochs without validation MRR@20 gain before stopping",
+    )
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="auto", help=PRECISIONS.help())
-    parser.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap on steps per epoch (smoke runs)")
+    parser.add_argument(
+        "--precision", choices=list(PRECISIONS), default="auto", help=PRECISIONS.help()
+    )
+    parser.add_argument(
+        "--max-steps-per-epoch", type=int, default=None, help="cap on steps per epoch (smoke runs)"
+    )
 
 
 def parse_options(pairs: list[str]) -> dict:
@@ -91,7 +139,9 @@ def parse_options(pairs: list[str]) -> dict:
     options = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ConfigError(f"--dataset-option {pair!r} is not KEY=VALUE (e.g. --dataset-option num_sessions=5000)")
+            raise ConfigError(
+                f"--dataset-option {pair!r} is not KEY=VALUE (e.g. --dataset-option num_sessions=5000)"
+            )
         key, value = pair.split("=", 1)
         try:
             options[key] = json.loads(value)
@@ -103,11 +153,28 @@ def parse_options(pairs: list[str]) -> dict:
 def run_config_from_args(args, dataset_options: dict | None = None) -> RunConfig:
     """The validated :class:`RunConfig` of parsed dataset and run flags (``dataset_options``
     replaces the parsed ``--dataset-option`` pairs when given)."""
-    method = MethodConfig.preset(args.method, context=args.context, fp_target_weight=args.fp_target_weight,
-                                 fp_lambda=args.fp_lambda, margin=args.margin, fp_weighting=args.fp_weighting,
-                                 fp_scope=args.fp_scope)
+    method = MethodConfig.preset(
+        args.method,
+        context=args.context,
+        fp_target_weight=args.fp_target_weight,
+        fp_lambda=args.fp_lambda,
+        margin=args.margin,
+        fp_weighting=args.fp_weighting,
+        fp_scope=args.fp_scope,
+    )
     options = parse_options(args.dataset_option) if dataset_options is None else dataset_options
-    return RunConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, method=method,
-                     embedding_dim=args.embedding_dim, hidden_units=args.hidden_units, batch_size=args.batch_size,
-                     learning_rate=args.learning_rate, epochs=args.epochs, patience=args.patience, seed=args.seed,
-                     precision=args.precision, dataset_options=options).validate()
+    return RunConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        model=args.model,
+        method=method,
+        embedding_dim=args.embedding_dim,
+        hidden_units=args.hidden_units,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        patience=args.patience,
+        seed=args.seed,
+        precision=args.precision,
+        dataset_options=options,
+    ).validate()

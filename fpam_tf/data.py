@@ -18,19 +18,31 @@ from fpam_tf.protocol import ProtocolData
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fpam_tf.data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m fpam_tf.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
-    stats = sub.add_parser("stats", help="prepare the dataset (if needed) and print its PROTOCOL figures as JSON")
+    stats = sub.add_parser(
+        "stats", help="prepare the dataset (if needed) and print its PROTOCOL figures as JSON"
+    )
     add_dataset_arguments(stats)
-    stats.add_argument("--strict", action="store_true", help="fail on the first malformed row instead of skipping it")
+    stats.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on the first malformed row instead of skipping it",
+    )
     return p
 
 
 def stats(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options) -> dict:
     """The PROTOCOL figures of a dataset, with the rows skipped as malformed."""
     prepared = datasets.load(name, data_dir, tfds_dir=tfds_dir, strict=strict, **options)
-    figures = {"dataset": name, **ProtocolData.from_sessions(prepared.splits).stats(prepared.splits)}
+    figures = {
+        "dataset": name,
+        **ProtocolData.from_sessions(prepared.splits).stats(prepared.splits),
+    }
     figures["config"] = prepared.config
     figures["bad_rows"] = prepared.bad_rows.total
     return figures
@@ -39,8 +51,18 @@ def stats(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **op
 @user_errors
 def main(argv=None):
     args = parser().parse_args(argv)
-    print(json.dumps(stats(args.dataset, args.data_dir, tfds_dir=args.tfds_dir, strict=args.strict,
-                           **parse_options(args.dataset_option)), indent=2))
+    print(
+        json.dumps(
+            stats(
+                args.dataset,
+                args.data_dir,
+                tfds_dir=args.tfds_dir,
+                strict=args.strict,
+                **parse_options(args.dataset_option),
+            ),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ def finished_experiment(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
 
     config = run_dir.read_config()
     if not run_dir.best_weights.is_file():
-        raise ConfigError(f"{run_dir.path} has no trained model yet ({run_dir.best_weights} is missing); "
-                          "finish its training first (rerun the same train command to resume)")
+        raise ConfigError(
+            f"{run_dir.path} has no trained model yet ({run_dir.best_weights} is missing); "
+            "finish its training first (rerun the same train command to resume)"
+        )
     if data_dir is not None:
         config = dataclasses.replace(config, data_dir=data_dir)
     return Experiment.create(config, tfds_dir=tfds_dir)

@@ -7,7 +7,8 @@ holds many of them column-wise (NumPy), which is what the vocabulary and window 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class Sessions:
     is_fp: np.ndarray
 
     @classmethod
-    def from_records(cls, records: Iterable[SessionRecord]) -> "Sessions":
+    def from_records(cls, records: Iterable[SessionRecord]) -> Sessions:
         """Builds the columns from records, in the order given. Empty sessions are dropped."""
         session_ids, user_ids, start_times, lengths = [], [], [], []
         items: list[str] = []
@@ -109,7 +110,7 @@ class Sessions:
                 self.is_fp[lo:hi].tolist(),
             )
 
-    def take(self, indices: np.ndarray) -> "Sessions":
+    def take(self, indices: np.ndarray) -> Sessions:
         """The sessions at ``indices``, in that order."""
         indices = np.asarray(indices, dtype=np.int64)
         starts, ends = self.row_splits[indices], self.row_splits[indices + 1]
@@ -123,9 +124,13 @@ class Sessions:
             is_fp=self.is_fp[event_index],
         )
 
-    def keep_events(self, keep: np.ndarray) -> "Sessions":
+    def keep_events(self, keep: np.ndarray) -> Sessions:
         """Drops the events where ``keep`` is False; sessions left empty are dropped too."""
-        kept_per_session = np.add.reduceat(keep.astype(np.int64), self.row_splits[:-1]) if len(self) else np.zeros(0, np.int64)
+        kept_per_session = (
+            np.add.reduceat(keep.astype(np.int64), self.row_splits[:-1])
+            if len(self)
+            else np.zeros(0, np.int64)
+        )
         # reduceat on an empty segment returns the next element, not 0: fix empty sessions.
         kept_per_session = np.where(self.lengths > 0, kept_per_session, 0)
         nonempty = kept_per_session > 0
@@ -133,7 +138,9 @@ class Sessions:
             session_ids=self.session_ids[nonempty],
             user_ids=self.user_ids[nonempty],
             start_times=self.start_times[nonempty],
-            row_splits=np.concatenate([[0], np.cumsum(kept_per_session[nonempty])]).astype(np.int64),
+            row_splits=np.concatenate([[0], np.cumsum(kept_per_session[nonempty])]).astype(
+                np.int64
+            ),
             items=self.items[keep],
             is_fp=self.is_fp[keep],
         )

@@ -38,13 +38,22 @@ def export(run_dir, *, k: int = 100, export_base="saved_models", name: str | Non
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
     name = name or run_dir.path.resolve().name
     if not name or name.isdigit() or "/" in name or name in (".", ".."):
-        raise ConfigError(f"--name {name!r} cannot name a model folder; pass a plain name such as 'spotify-narm'")
+        raise ConfigError(
+            f"--name {name!r} cannot name a model folder; pass a plain name such as 'spotify-narm'"
+        )
     config, model, items, _ = load_model(run_dir)
     num_candidates = len(items) - 1
     if not 1 <= k <= num_candidates:
-        raise ConfigError(f"--k {k} is outside 1..{num_candidates} (the run's catalogue has {num_candidates} items)")
-    module = RecommenderModule(model, str(run_dir.vocabulary), items.ids, k=k,
-                               positives_only=config.method.context == "positives")
+        raise ConfigError(
+            f"--k {k} is outside 1..{num_candidates} (the run's catalogue has {num_candidates} items)"
+        )
+    module = RecommenderModule(
+        model,
+        str(run_dir.vocabulary),
+        items.ids,
+        k=k,
+        positives_only=config.method.context == "positives",
+    )
 
     def write(staging: Path) -> None:
         tf.saved_model.save(module, str(staging), signatures=module.signatures())
@@ -54,11 +63,20 @@ def export(run_dir, *, k: int = 100, export_base="saved_models", name: str | Non
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fpam_tf.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", required=True, help="a finished training run (fpam_tf.train --run-dir)")
+    p = argparse.ArgumentParser(
+        prog="python -m fpam_tf.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--run-dir", required=True, help="a finished training run (fpam_tf.train --run-dir)"
+    )
     p.add_argument("--k", type=int, default=100, help="results per session (default: 100)")
-    p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder (default: saved_models)")
+    p.add_argument(
+        "--export-base",
+        default="saved_models",
+        help="TF Serving model base folder (default: saved_models)",
+    )
     p.add_argument("--name", default=None, help="model name (default: the run directory's name)")
     return p
 

@@ -69,8 +69,10 @@ def make_dataset(
 
     num_windows = len(windows)
     if num_windows == 0:
-        raise DataError("no windows to batch: the split is empty after the vocabulary filter",
-                        fix="use a larger dataset or lower the vocabulary's minimum count")
+        raise DataError(
+            "no windows to batch: the split is empty after the vocabulary filter",
+            fix="use a larger dataset or lower the vocabulary's minimum count",
+        )
     track_items = tf.constant(windows.track_items)
     track_flags = tf.constant(windows.track_flags)
     fp_track = tf.constant(windows.fp_track)
@@ -112,16 +114,24 @@ def make_dataset(
             # One vectorised permutation per epoch (a fresh seed each iteration over the dataset),
             # cut into chunks: no per-window element ever passes through tf.data.
             order = tf.random.experimental.stateless_shuffle(
-                tf.range(num_windows, dtype=tf.int64), seed=tf.stack([random_seed, tf.constant(seed, tf.int64)]))
-            return tf.data.Dataset.range(num_chunks).map(lambda c: order[c * chunk:(c + 1) * chunk])
+                tf.range(num_windows, dtype=tf.int64),
+                seed=tf.stack([random_seed, tf.constant(seed, tf.int64)]),
+            )
+            return tf.data.Dataset.range(num_chunks).map(
+                lambda c: order[c * chunk : (c + 1) * chunk]
+            )
 
         def bucketed(chunk_index):
-            by_length = tf.gather(chunk_index, tf.argsort(tf.gather(prefix_lengths, chunk_index), stable=True))
+            by_length = tf.gather(
+                chunk_index, tf.argsort(tf.gather(prefix_lengths, chunk_index), stable=True)
+            )
             return tf.data.Dataset.range(-(-tf.size(by_length, tf.int64) // batch_size)).map(
-                lambda b: by_length[b * batch_size:(b + 1) * batch_size])
+                lambda b: by_length[b * batch_size : (b + 1) * batch_size]
+            )
 
         dataset = (
-            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            .take(1)
             .flat_map(epoch_chunks)
             .flat_map(bucketed)
             .shuffle(bucket_batches, seed=seed + 1, reshuffle_each_iteration=True)

@@ -49,12 +49,21 @@ class FPAdaMetricLoss(keras.layers.Layer):
     in ``self.compute_dtype``; aggregation weights and dot products are computed in float32.
     """
 
-    def __init__(self, aggregation: str = "adaptive", weighting: str = "softmax",
-                 margin: float = 1.0, hidden_units: int = 100, use_user: bool = False,
-                 include_product: bool = True, **kwargs):
+    def __init__(
+        self,
+        aggregation: str = "adaptive",
+        weighting: str = "softmax",
+        margin: float = 1.0,
+        hidden_units: int = 100,
+        use_user: bool = False,
+        include_product: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {tuple(AGGREGATIONS)}, got {aggregation!r}")
+            raise ValueError(
+                f"aggregation must be one of {tuple(AGGREGATIONS)}, got {aggregation!r}"
+            )
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {tuple(WEIGHTINGS)}, got {weighting!r}")
         self.aggregation = aggregation
@@ -66,8 +75,9 @@ class FPAdaMetricLoss(keras.layers.Layer):
         self.fpa_hidden = self.fpa_out = None
         if aggregation == "adaptive":
             p = self.dtype_policy
-            self.fpa_hidden = keras.layers.Dense(self.hidden_units, activation="relu", dtype=p,
-                                                 name="fpa_hidden")
+            self.fpa_hidden = keras.layers.Dense(
+                self.hidden_units, activation="relu", dtype=p, name="fpa_hidden"
+            )
             self.fpa_out = keras.layers.Dense(1, dtype=p, name="fpa_out")
 
     def build(self, session_embedding_shape):
@@ -95,24 +105,39 @@ class FPAdaMetricLoss(keras.layers.Layer):
         s = self.fpa_out(self.fpa_hidden(ops.concatenate(parts, axis=-1)))
         return ops.cast(ops.squeeze(s, -1), "float32")
 
-    def call(self, session_embedding, positive_embedding, fp_embeddings, fp_mask,
-             user_embedding=None, window_mask=None, training=False):
+    def call(
+        self,
+        session_embedding,
+        positive_embedding,
+        fp_embeddings,
+        fp_mask,
+        user_embedding=None,
+        window_mask=None,
+        training=False,
+    ):
         if self.use_user and user_embedding is None:
             raise ValueError("FPAdaMetricLoss(use_user=True) needs user_embedding")
         if not self.use_user and user_embedding is not None:
-            raise ValueError("user_embedding given but FPAdaMetricLoss was built with use_user=False")
+            raise ValueError(
+                "user_embedding given but FPAdaMetricLoss was built with use_user=False"
+            )
         e_seq = ops.cast(session_embedding, "float32")
         e_pos = ops.cast(positive_embedding, "float32")
         fp_mask = ops.cast(fp_mask, "bool")
         batch = ops.shape(e_seq)[0]
-        if fp_embeddings.shape[1] == 0:   # static F = 0: no FP anywhere
+        if fp_embeddings.shape[1] == 0:  # static F = 0: no FP anywhere
             zeros = ops.zeros((batch,), "float32")
-            return {"fp_term": ops.zeros((), "float32"), "per_window": zeros,
-                    "fp_weights": ops.zeros((batch, 0), "float32")}
+            return {
+                "fp_term": ops.zeros((), "float32"),
+                "per_window": zeros,
+                "fp_weights": ops.zeros((batch, 0), "float32"),
+            }
         m3 = ops.expand_dims(fp_mask, -1)
-        fp_embeddings = ops.where(m3, fp_embeddings, ops.zeros_like(fp_embeddings))  # no garbage leaks
+        fp_embeddings = ops.where(
+            m3, fp_embeddings, ops.zeros_like(fp_embeddings)
+        )  # no garbage leaks
         maskf = ops.cast(fp_mask, "float32")
-        n_fp = ops.sum(maskf, axis=1)                                         # [B]
+        n_fp = ops.sum(maskf, axis=1)  # [B]
         if self.aggregation == "mean":
             weights = maskf / ops.maximum(n_fp, 1.0)[:, None]
         else:
@@ -135,7 +160,12 @@ class FPAdaMetricLoss(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(aggregation=self.aggregation, weighting=self.weighting, margin=self.margin,
-                      hidden_units=self.hidden_units, use_user=self.use_user,
-                      include_product=self.include_product)
+        config.update(
+            aggregation=self.aggregation,
+            weighting=self.weighting,
+            margin=self.margin,
+            hidden_units=self.hidden_units,
+            use_user=self.use_user,
+            include_product=self.include_product,
+        )
         return config

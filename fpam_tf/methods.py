@@ -41,13 +41,20 @@ class MethodPreset:
 
 
 METHODS: Registry[MethodPreset] = Registry("method")
-METHODS.register("vanilla", MethodPreset("all", 1.0, skip_flags=False),
-                 "eq. 1: every event is input and target")
+METHODS.register(
+    "vanilla", MethodPreset("all", 1.0, skip_flags=False), "eq. 1: every event is input and target"
+)
 METHODS.register("fp-simple", MethodPreset("positives", 0.0), "eq. 2: FPs removed")
-METHODS.register("fp-metric", MethodPreset("positives", 0.0, "mean"),
-                 "eqs. 8-9: FP-Simple + the FP metric term over the mean FP")
-METHODS.register("fp-adametric", MethodPreset("positives", 0.0, "adaptive"),
-                 "eqs. 10-11: FP-Simple + the FP metric term over adaptively weighted FPs")
+METHODS.register(
+    "fp-metric",
+    MethodPreset("positives", 0.0, "mean"),
+    "eqs. 8-9: FP-Simple + the FP metric term over the mean FP",
+)
+METHODS.register(
+    "fp-adametric",
+    MethodPreset("positives", 0.0, "adaptive"),
+    "eqs. 10-11: FP-Simple + the FP metric term over adaptively weighted FPs",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +85,17 @@ class MethodConfig:
     fp_scope: str = "session"
 
     @classmethod
-    def preset(cls, method: str, *, context: str | None = None, fp_target_weight: float | None = None,
-               fp_lambda: float | None = None, margin: float | None = None,
-               fp_weighting: str = "softmax", fp_scope: str = "session") -> MethodConfig:
+    def preset(
+        cls,
+        method: str,
+        *,
+        context: str | None = None,
+        fp_target_weight: float | None = None,
+        fp_lambda: float | None = None,
+        margin: float | None = None,
+        fp_weighting: str = "softmax",
+        fp_scope: str = "session",
+    ) -> MethodConfig:
         """The method ``method`` of ``METHODS``, with optional overrides of its context, FP target
         weight, λ and m.
 
@@ -96,7 +111,9 @@ class MethodConfig:
         if not 0.0 <= weight <= 1.0:
             raise ConfigError(f"--fp-target-weight must be in [0, 1], got {weight}")
         with_term = preset.aggregation is not None
-        fp_lambda = (DEFAULT_LAMBDA if with_term else 0.0) if fp_lambda is None else float(fp_lambda)
+        fp_lambda = (
+            (DEFAULT_LAMBDA if with_term else 0.0) if fp_lambda is None else float(fp_lambda)
+        )
         if fp_lambda < 0:
             raise ConfigError(f"--lambda must be >= 0, got {fp_lambda}")
         return cls(

@@ -31,8 +31,8 @@ def target_ranks(logits, targets):
     """
     logits = ops.cast(logits, "float32")
     targets = ops.reshape(ops.cast(targets, "int32"), (-1, 1))
-    target_score = ops.take_along_axis(logits, targets, axis=1)       # [B,1]
-    greater = ops.greater(logits[:, 1:], target_score)                # column 0 never counted
+    target_score = ops.take_along_axis(logits, targets, axis=1)  # [B,1]
+    greater = ops.greater(logits[:, 1:], target_score)  # column 0 never counted
     return 1 + ops.sum(ops.cast(greater, "int32"), axis=1)
 
 
@@ -53,11 +53,15 @@ class RankingMetrics(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.ks = tuple(int(k) for k in ks)
         self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="count")
-        self.sums = self.add_variable(shape=(len(METRIC_NAMES) * len(self.ks),),
-                                      initializer="zeros", dtype="float32", name="sums")
+        self.sums = self.add_variable(
+            shape=(len(METRIC_NAMES) * len(self.ks),),
+            initializer="zeros",
+            dtype="float32",
+            name="sums",
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        ranks = target_ranks(y_pred, y_true)                          # [B] int32
+        ranks = target_ranks(y_pred, y_true)  # [B] int32
         rank_f = ops.cast(ranks, "float32")
         if sample_weight is None:
             weight = ops.ones_like(rank_f)
@@ -88,16 +92,23 @@ class RankingMetrics(keras.metrics.Metric):
         return config
 
 
-def ranking_metrics_numpy(scores: np.ndarray, targets: np.ndarray, ks: Sequence[int] = KS,
-                          sample_weight: np.ndarray | None = None) -> dict[str, float]:
+def ranking_metrics_numpy(
+    scores: np.ndarray,
+    targets: np.ndarray,
+    ks: Sequence[int] = KS,
+    sample_weight: np.ndarray | None = None,
+) -> dict[str, float]:
     """NumPy reference of :class:`RankingMetrics` (float64): ``{"hr@5": ..., ...}`` in percent.
 
     scores [B, V] (column 0 = padding, excluded), targets int [B]; sample_weight [B] or None.
     """
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets).reshape(-1).astype(np.int64)
-    weight = (np.ones(len(targets)) if sample_weight is None
-              else np.asarray(sample_weight, dtype=np.float64).reshape(-1))
+    weight = (
+        np.ones(len(targets))
+        if sample_weight is None
+        else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    )
     target_score = scores[np.arange(len(targets)), targets][:, None]
     ranks = 1 + (scores[:, 1:] > target_score).sum(axis=1)
     total = weight.sum()
@@ -106,12 +117,18 @@ def ranking_metrics_numpy(scores: np.ndarray, targets: np.ndarray, ks: Sequence[
         hit = (ranks <= k).astype(np.float64)
         values = {"hr": hit, "mrr": hit / ranks, "ndcg": hit / np.log2(ranks + 1.0)}
         for name in METRIC_NAMES:
-            out[f"{name}@{k}"] = float(100.0 * (weight * values[name]).sum() / total) if total > 0 else 0.0
+            out[f"{name}@{k}"] = (
+                float(100.0 * (weight * values[name]).sum() / total) if total > 0 else 0.0
+            )
     return out
 
 
-def format_markdown_table(results: Mapping[str, object], ks: Sequence[int] = KS,
-                          title: str | None = None, decimals: int = 2) -> str:
+def format_markdown_table(
+    results: Mapping[str, object],
+    ks: Sequence[int] = KS,
+    title: str | None = None,
+    decimals: int = 2,
+) -> str:
     """PROTOCOL §5's table as Markdown: rows HR / MRR / NDCG, columns @5 ... @100 (percent).
 
     ``results`` maps ``"hr@5"``-style keys to numbers (floats, NumPy or backend scalars); a

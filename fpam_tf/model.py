@@ -37,9 +37,20 @@ class SessionRecommender(keras.Model):
     nobody selects a model on them.
     """
 
-    def __init__(self, num_items: int, num_users: int = 1, backbone: str = "narm", embedding_dim: int = 100,
-                 hidden_units: int = 100, flags: bool = False, fp_lambda: float = 0.0, aggregation: str = "mean",
-                 fp_weighting: str = "softmax", margin: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        num_items: int,
+        num_users: int = 1,
+        backbone: str = "narm",
+        embedding_dim: int = 100,
+        hidden_units: int = 100,
+        flags: bool = False,
+        fp_lambda: float = 0.0,
+        aggregation: str = "mean",
+        fp_weighting: str = "softmax",
+        margin: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_items = num_items
         self.num_users = num_users
@@ -53,20 +64,32 @@ class SessionRecommender(keras.Model):
         self.margin = margin
 
         # Small uniform init as in the reference implementations (NARM/SR-GNN use 1/sqrt(D)).
-        init = keras.initializers.RandomUniform(-(embedding_dim ** -0.5), embedding_dim ** -0.5)
-        self.item_embedding = keras.layers.Embedding(num_items, embedding_dim, embeddings_initializer=init,
-                                                     name="item_embedding")
-        self.flag_embedding = (keras.layers.Embedding(2, embedding_dim, embeddings_initializer="zeros",
-                                                      name="flag_embedding") if flags else None)
+        init = keras.initializers.RandomUniform(-(embedding_dim**-0.5), embedding_dim**-0.5)
+        self.item_embedding = keras.layers.Embedding(
+            num_items, embedding_dim, embeddings_initializer=init, name="item_embedding"
+        )
+        self.flag_embedding = (
+            keras.layers.Embedding(
+                2, embedding_dim, embeddings_initializer="zeros", name="flag_embedding"
+            )
+            if flags
+            else None
+        )
         self.encoder = backbones.create(backbone, hidden_units=hidden_units)
         self.fp_term = None
         self.user_embedding = None
         if self.fp_lambda > 0:
             if aggregation == "adaptive" and num_users > 1:
-                self.user_embedding = keras.layers.Embedding(num_users, embedding_dim, embeddings_initializer=init,
-                                                             name="user_embedding")
-            self.fp_term = FPAdaMetricLoss(aggregation=aggregation, weighting=fp_weighting, margin=margin,
-                                           use_user=self.user_embedding is not None, name="fp_term")
+                self.user_embedding = keras.layers.Embedding(
+                    num_users, embedding_dim, embeddings_initializer=init, name="user_embedding"
+                )
+            self.fp_term = FPAdaMetricLoss(
+                aggregation=aggregation,
+                weighting=fp_weighting,
+                margin=margin,
+                use_user=self.user_embedding is not None,
+                name="fp_term",
+            )
             # Built now: these run only inside the training loss, after the optimizer has been built.
             self.fp_term.build((None, embedding_dim))
             if self.user_embedding is not None:
@@ -94,16 +117,22 @@ class SessionRecommender(keras.Model):
         """
         dtype = session_embedding.dtype
         table = ops.cast(self.item_embedding.embeddings, dtype)
-        padding_column = ops.cast(ops.where(ops.equal(ops.arange(self.num_items), 0), _MASKED_LOGIT, 0.0), dtype)
+        padding_column = ops.cast(
+            ops.where(ops.equal(ops.arange(self.num_items), 0), _MASKED_LOGIT, 0.0), dtype
+        )
         batch_ones = ops.ones_like(session_embedding[:, :1])
-        logits = ops.matmul(ops.concatenate([session_embedding, batch_ones], axis=1),
-                            ops.transpose(ops.concatenate([table, padding_column[:, None]], axis=1)))
+        logits = ops.matmul(
+            ops.concatenate([session_embedding, batch_ones], axis=1),
+            ops.transpose(ops.concatenate([table, padding_column[:, None]], axis=1)),
+        )
         return ops.cast(logits, "float32")
 
     def call(self, features, training=False):
         session_embedding = self.session_embedding(features, training=training)
-        return {"logits": self.score(session_embedding),
-                "session_embedding": ops.cast(session_embedding, "float32")}
+        return {
+            "logits": self.score(session_embedding),
+            "session_embedding": ops.cast(session_embedding, "float32"),
+        }
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Weighted cross-entropy over all items + λ · FP term (+ any regularisation losses).
@@ -116,7 +145,9 @@ class SessionRecommender(keras.Model):
     def loss_terms(self, x, y, y_pred, sample_weight=None, *, compute_metrics: bool):
         """The total loss of a batch; updates the loss trackers and, when ``compute_metrics``,
         the ranking metrics."""
-        cross_entropy = keras.losses.sparse_categorical_crossentropy(y, y_pred["logits"], from_logits=True)
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(
+            y, y_pred["logits"], from_logits=True
+        )
         if sample_weight is None:
             ce_loss = ops.mean(cross_entropy)
         else:
@@ -128,8 +159,13 @@ class SessionRecommender(keras.Model):
             fp_items = x["fp_items"]
             user = self.user_embedding(x["users"]) if self.user_embedding is not None else None
             fp_loss = self.fp_term(
-                y_pred["session_embedding"], self.item_embedding(y), self.item_embedding(fp_items),
-                ops.not_equal(fp_items, 0), user, ops.logical_not(x["target_is_fp"]))["fp_term"]
+                y_pred["session_embedding"],
+                self.item_embedding(y),
+                self.item_embedding(fp_items),
+                ops.not_equal(fp_items, 0),
+                user,
+                ops.logical_not(x["target_is_fp"]),
+            )["fp_term"]
             total = total + self.fp_lambda * fp_loss
         if self.losses:
             total = total + ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
@@ -141,10 +177,18 @@ class SessionRecommender(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_items=self.num_items, num_users=self.num_users, backbone=self.backbone_name,
-                      embedding_dim=self.embedding_dim, hidden_units=self.hidden_units, flags=self.use_flags,
-                      fp_lambda=self.fp_lambda, aggregation=self.aggregation, fp_weighting=self.fp_weighting,
-                      margin=self.margin)
+        config.update(
+            num_items=self.num_items,
+            num_users=self.num_users,
+            backbone=self.backbone_name,
+            embedding_dim=self.embedding_dim,
+            hidden_units=self.hidden_units,
+            flags=self.use_flags,
+            fp_lambda=self.fp_lambda,
+            aggregation=self.aggregation,
+            fp_weighting=self.fp_weighting,
+            margin=self.margin,
+        )
         return config
 
 
@@ -160,24 +204,43 @@ def per_replica(loss):
     return loss
 
 
-def build_model(method: MethodConfig, *, backbone: str, num_items: int, num_users: int,
-                embedding_dim: int = 100, hidden_units: int = 100,
-                learning_rate: float = 1e-3) -> SessionRecommender:
+def build_model(
+    method: MethodConfig,
+    *,
+    backbone: str,
+    num_items: int,
+    num_users: int,
+    embedding_dim: int = 100,
+    hidden_units: int = 100,
+    learning_rate: float = 1e-3,
+) -> SessionRecommender:
     """The model of a method configuration, compiled with Adam and with every variable (the
     optimizer's too) created, so weights can be loaded into it or training can start.
 
     An unknown backbone name is a ConfigError of the backbone registry.
     """
-    model = SessionRecommender(num_items=num_items, num_users=num_users, backbone=backbone,
-                               embedding_dim=embedding_dim, hidden_units=hidden_units, flags=method.flags,
-                               fp_lambda=method.fp_lambda, aggregation=method.aggregation,
-                               fp_weighting=method.fp_weighting, margin=method.margin,
-                               name="session_recommender")
+    model = SessionRecommender(
+        num_items=num_items,
+        num_users=num_users,
+        backbone=backbone,
+        embedding_dim=embedding_dim,
+        hidden_units=hidden_units,
+        flags=method.flags,
+        fp_lambda=method.fp_lambda,
+        aggregation=method.aggregation,
+        fp_weighting=method.fp_weighting,
+        margin=method.margin,
+        name="session_recommender",
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     items = np.array([[1, min(2, num_items - 1)]], np.int32)
     sample = {"items": items, "flags": np.zeros_like(items), "users": np.zeros(1, np.int32)}
-    sample.update({name: np.asarray(value)
-                   for name, value in model.encoder.prefix_features(items, items != 0).items()})
+    sample.update(
+        {
+            name: np.asarray(value)
+            for name, value in model.encoder.prefix_features(items, items != 0).items()
+        }
+    )
     model(sample)
     model.optimizer.build(model.trainable_variables)
     return model

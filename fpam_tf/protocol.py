@@ -17,27 +17,43 @@ class ProtocolData:
     splits: dict
 
     @classmethod
-    def from_sessions(cls, splits: dict, min_count: int = MIN_ITEM_COUNT) -> "ProtocolData":
+    def from_sessions(cls, splits: dict, min_count: int = MIN_ITEM_COUNT) -> ProtocolData:
         """PROTOCOL §3: the vocabulary from train; users are those with a non-empty id in train."""
         train = splits["train"]
         items = Vocabulary.from_counts(train.items, min_count)
         users = Vocabulary.from_counts(train.user_ids[train.user_ids != ""], 1)
-        return cls(items, users, {name: EncodedSessions.encode(s, items, users) for name, s in splits.items()})
+        return cls(
+            items,
+            users,
+            {name: EncodedSessions.encode(s, items, users) for name, s in splits.items()},
+        )
 
     @property
     def has_users(self) -> bool:
         return len(self.users) > 1
 
-    def training_windows(self, *, context: str, fp_targets: bool, fp_scope: str = "session") -> Windows:
+    def training_windows(
+        self, *, context: str, fp_targets: bool, fp_scope: str = "session"
+    ) -> Windows:
         """Training windows. The paper's families: Vanilla = (all, fp_targets=True);
         FP-Simple / FP-Metric / FP-AdaMetric = (positives, False); full context = (all, False)."""
-        user_fp = user_fp_items(self.splits["train"], len(self.users)) if fp_scope == "user" else None
-        return build_windows(self.splits["train"], context=context, fp_targets=fp_targets,
-                             require_positive_before=context == "positives", fp_scope=fp_scope, user_fp=user_fp)
+        user_fp = (
+            user_fp_items(self.splits["train"], len(self.users)) if fp_scope == "user" else None
+        )
+        return build_windows(
+            self.splits["train"],
+            context=context,
+            fp_targets=fp_targets,
+            require_positive_before=context == "positives",
+            fp_scope=fp_scope,
+            user_fp=user_fp,
+        )
 
     def evaluation_windows(self, split: str, *, context: str) -> Windows:
         """Validation or test windows: the same targets for every method; only the prefix differs by context."""
-        return build_windows(self.splits[split], context=context, fp_targets=False, require_positive_before=True)
+        return build_windows(
+            self.splits[split], context=context, fp_targets=False, require_positive_before=True
+        )
 
     def stats(self, raw_splits: dict) -> dict:
         """The figures of PROTOCOL §6 (and ``python -m fpam_tf.data stats``)."""

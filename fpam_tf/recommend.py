@@ -40,16 +40,22 @@ def recommend(model: Path, items: list[str], skipped: list[str], k: int) -> list
     serve = tf.saved_model.load(str(version_dir(model))).signatures["serving_default"]
     exported_k = serve.structured_outputs["item_ids"].shape[1]
     if not 1 <= k <= exported_k:
-        raise ConfigError(f"--k {k} is outside 1..{exported_k} (the model was exported with --k {exported_k}; "
-                          "re-export with a larger --k for more)")
-    result = serve(item_ids=tf.constant([items or [""]]), skipped_ids=tf.constant([skipped or [""]]))
+        raise ConfigError(
+            f"--k {k} is outside 1..{exported_k} (the model was exported with --k {exported_k}; "
+            "re-export with a larger --k for more)"
+        )
+    result = serve(
+        item_ids=tf.constant([items or [""]]), skipped_ids=tf.constant([skipped or [""]])
+    )
     ids = [i.decode() for i in result["item_ids"].numpy()[0, :k]]
     return [(i, float(s)) for i, s in zip(ids, result["scores"].numpy()[0, :k]) if i]
 
 
 def unknown_ids(model: Path, ids: list[str]) -> list[str]:
     """The ``ids`` missing from the export's vocabulary asset (the model ignores them)."""
-    vocabulary = set((version_dir(model) / "assets" / "vocabulary.txt").read_text(encoding="utf-8").splitlines())
+    vocabulary = set(
+        (version_dir(model) / "assets" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    )
     return [i for i in ids if i not in vocabulary]
 
 
@@ -58,11 +64,22 @@ def split_ids(text: str) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fpam_tf.recommend", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="<export-base>/<name> (newest version) or a version folder")
-    p.add_argument("--items", required=True, help="the session so far, comma-separated item ids, oldest first")
-    p.add_argument("--skipped", default="", help="comma-separated ids the user just skipped (never recommended)")
+    p = argparse.ArgumentParser(
+        prog="python -m fpam_tf.recommend",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model", required=True, help="<export-base>/<name> (newest version) or a version folder"
+    )
+    p.add_argument(
+        "--items", required=True, help="the session so far, comma-separated item ids, oldest first"
+    )
+    p.add_argument(
+        "--skipped",
+        default="",
+        help="comma-separated ids the user just skipped (never recommended)",
+    )
     p.add_argument("--k", type=int, default=10, help="number of results (default: 10)")
     return p
 
@@ -75,9 +92,15 @@ def main(argv=None) -> list[tuple[str, float]]:
     results = recommend(model, items, skipped, args.k)
     unknown = unknown_ids(model, items + skipped)
     if unknown:
-        print(f"note: ignored ids outside the model's vocabulary: {', '.join(unknown)}", file=sys.stderr)
+        print(
+            f"note: ignored ids outside the model's vocabulary: {', '.join(unknown)}",
+            file=sys.stderr,
+        )
     if not [i for i in items if i not in unknown]:
-        print("note: no known item in the session; these are the most popular training items", file=sys.stderr)
+        print(
+            "note: no known item in the session; these are the most popular training items",
+            file=sys.stderr,
+        )
     for rank, (item, score) in enumerate(results, 1):
         print(f"{rank:>3}  {item}  {score:.4f}")
     return results

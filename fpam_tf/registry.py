@@ -53,7 +53,9 @@ class Registry(Generic[T]):
         """
         key = self._normalize(str(name).strip())
         if key not in self._entries:
-            raise ConfigError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self)}")
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self)}"
+            )
         return self._entries[key]
 
     def canonical(self, name: str) -> str:
@@ -66,7 +68,9 @@ class Registry(Generic[T]):
 
     def help(self) -> str:
         """``"name (description), ..."`` for command-line help."""
-        return ", ".join(f"{name} ({text})" if text else name for name, text in self._descriptions.items())
+        return ", ".join(
+            f"{name} ({text})" if text else name for name, text in self._descriptions.items()
+        )
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._normalize(name.strip()) in self._entries

@@ -20,14 +20,32 @@ from fpam_tf.training.run_dir import RunDir
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fpam_tf.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m fpam_tf.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_dataset_arguments(p)
     add_run_arguments(p)
-    p.add_argument("--run-dir", default=None, help="run directory (default: runs/<dataset>-<model>-<method>-s<seed>)")
-    p.add_argument("--checkpoint-steps", type=int, default=200, help="also checkpoint every N steps (0: epochs only)")
-    p.add_argument("--export", action="store_true", help="export the trained model for TF Serving (see fpam_tf.export)")
-    p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder for --export")
+    p.add_argument(
+        "--run-dir",
+        default=None,
+        help="run directory (default: runs/<dataset>-<model>-<method>-s<seed>)",
+    )
+    p.add_argument(
+        "--checkpoint-steps",
+        type=int,
+        default=200,
+        help="also checkpoint every N steps (0: epochs only)",
+    )
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="export the trained model for TF Serving (see fpam_tf.export)",
+    )
+    p.add_argument(
+        "--export-base", default="saved_models", help="TF Serving model base folder for --export"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -38,9 +56,18 @@ def main(argv=None):
 
     args = parser().parse_args(argv)
     config = run_config_from_args(args)
-    run_dir = RunDir(args.run_dir or Path("runs") / f"{config.dataset}-{config.model}-{config.method.method}-s{config.seed}")
-    result = run(config, run_dir, tfds_dir=args.tfds_dir, checkpoint_steps=args.checkpoint_steps,
-                 verbose=0 if args.quiet else 1, max_steps_per_epoch=args.max_steps_per_epoch)
+    run_dir = RunDir(
+        args.run_dir
+        or Path("runs") / f"{config.dataset}-{config.model}-{config.method.method}-s{config.seed}"
+    )
+    result = run(
+        config,
+        run_dir,
+        tfds_dir=args.tfds_dir,
+        checkpoint_steps=args.checkpoint_steps,
+        verbose=0 if args.quiet else 1,
+        max_steps_per_epoch=args.max_steps_per_epoch,
+    )
     print(run_dir.metrics_md.read_text())
     print(f"Run directory: {run_dir.path}  (tensorboard --logdir {run_dir.logs})")
     if args.export:

@@ -32,7 +32,7 @@ class Vocabulary:
         self._index = {item: i + 1 for i, item in enumerate(self.ids.tolist())}
 
     @classmethod
-    def from_counts(cls, ids: np.ndarray, min_count: int = MIN_ITEM_COUNT) -> "Vocabulary":
+    def from_counts(cls, ids: np.ndarray, min_count: int = MIN_ITEM_COUNT) -> Vocabulary:
         """Vocabulary of the ids occurring at least ``min_count`` times in ``ids``."""
         unique, counts = np.unique(ids, return_counts=True)
         keep = counts >= min_count
@@ -53,8 +53,11 @@ class Vocabulary:
         path = Path(path)
         bad = [i for i in self.ids.tolist() if "\n" in i or "\r" in i]
         if bad:
-            raise DataError(f"item id {bad[0]!r} contains a line break", path=path,
-                            fix="line breaks cannot be stored in a one-id-per-line vocabulary; clean the ids in the raw log")
+            raise DataError(
+                f"item id {bad[0]!r} contains a line break",
+                path=path,
+                fix="line breaks cannot be stored in a one-id-per-line vocabulary; clean the ids in the raw log",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text("".join(i + "\n" for i in self.ids.tolist()), encoding="utf-8")
@@ -62,10 +65,14 @@ class Vocabulary:
         return path
 
     @classmethod
-    def load(cls, path) -> "Vocabulary":
+    def load(cls, path) -> Vocabulary:
         path = Path(path)
         if not path.is_file():
-            raise DataError("vocabulary file not found", path=path, fix="pass the run directory of a finished training run")
+            raise DataError(
+                "vocabulary file not found",
+                path=path,
+                fix="pass the run directory of a finished training run",
+            )
         return cls(path.read_text(encoding="utf-8").splitlines())
 
 
@@ -88,7 +95,7 @@ class EncodedSessions:
     session_ids: np.ndarray
 
     @classmethod
-    def encode(cls, sessions: Sessions, items: Vocabulary, users: Vocabulary) -> "EncodedSessions":
+    def encode(cls, sessions: Sessions, items: Vocabulary, users: Vocabulary) -> EncodedSessions:
         indices = items.lookup(sessions.items)
         kept = sessions.keep_events(indices != PADDING)
         return cls(

@@ -18,7 +18,9 @@ from fpam_tf.registry import Registry
 from fpam_tf.vocabulary import PADDING, EncodedSessions
 
 MAX_PREFIX = 50  # PROTOCOL §4: L, the most recent events of a prefix.
-MAX_FP_ITEMS = 50  # Cap of an FP side sequence (most recent FPs); sessions are far shorter in practice.
+MAX_FP_ITEMS = (
+    50  # Cap of an FP side sequence (most recent FPs); sessions are far shorter in practice.
+)
 
 CONTEXTS: Registry[None] = Registry("context")
 CONTEXTS.register("all", None, "every event, each with its skip flag")
@@ -115,8 +117,14 @@ def build_windows(
 
     positives_upto = _cumulative(positive)
     fps_upto = _cumulative(sessions.is_fp)
-    positives_before, fps_before = positives_upto[:-1], fps_upto[:-1]  # per event: count before it, dataset-wide
-    first_event, end_event = sessions.row_splits[:-1][session_of], sessions.row_splits[1:][session_of]
+    positives_before, fps_before = (
+        positives_upto[:-1],
+        fps_upto[:-1],
+    )  # per event: count before it, dataset-wide
+    first_event, end_event = (
+        sessions.row_splits[:-1][session_of],
+        sessions.row_splits[1:][session_of],
+    )
     session_positives_start = positives_upto[first_event]
     session_fp_start, session_fp_end = fps_upto[first_event], fps_upto[end_event]
 

@@ -25,11 +25,11 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from fpam_tf.errors import FpamError
 from fpam_tf.atomic import write_json_atomic
+from fpam_tf.errors import FpamError
 from pipelines.errors import PipelineError
 
 logger = logging.getLogger("pipelines")
@@ -110,7 +110,9 @@ class PipelineRoot:
             path = self.path / entry["path"]
             if not path.exists():
                 return None
-            artifacts[name] = Artifact(record["component"], name, record["execution_id"], path, entry["fingerprint"])
+            artifacts[name] = Artifact(
+                record["component"], name, record["execution_id"], path, entry["fingerprint"]
+            )
         return artifacts
 
     def _next_execution_id(self, component: str) -> int:
@@ -125,8 +127,15 @@ class PipelineRoot:
                 used += [int(p.stem) for p in (folder / RECORDS).glob("*.json") if p.stem.isdigit()]
         return max(used) + 1
 
-    def run_component(self, component: str, *, inputs: dict, config: dict, outputs: list[str],
-                      execute: Callable[[dict[str, Path]], dict | None]) -> Execution:
+    def run_component(
+        self,
+        component: str,
+        *,
+        inputs: dict,
+        config: dict,
+        outputs: list[str],
+        execute: Callable[[dict[str, Path]], dict | None],
+    ) -> Execution:
         """Runs ``execute`` unless an execution with the same input fingerprint has finished.
 
         Args:
@@ -141,14 +150,26 @@ class PipelineRoot:
         Raises:
           PipelineError: ``execute`` failed (an :class:`FpamError` is reworded to name the component).
         """
-        input_prints = {k: v.fingerprint if isinstance(v, Artifact) else digest(v) for k, v in inputs.items()}
-        fingerprint = digest({"component": component, "inputs": input_prints, "config": config,
-                              "code": code_version()})
+        input_prints = {
+            k: v.fingerprint if isinstance(v, Artifact) else digest(v) for k, v in inputs.items()
+        }
+        fingerprint = digest(
+            {
+                "component": component,
+                "inputs": input_prints,
+                "config": config,
+                "code": code_version(),
+            }
+        )
         for record in reversed(self.records(component)):
             if record["fingerprint"] == fingerprint:
                 artifacts = self.artifacts_of(record)
                 if artifacts is not None:
-                    logger.info("%s: skipped, inputs unchanged (execution %d)", component, record["execution_id"])
+                    logger.info(
+                        "%s: skipped, inputs unchanged (execution %d)",
+                        component,
+                        record["execution_id"],
+                    )
                     return Execution(component, record["execution_id"], artifacts, skipped=True)
 
         execution_id = self._next_execution_id(component)
@@ -167,23 +188,35 @@ class PipelineRoot:
             if isinstance(error, FpamError):
                 raise PipelineError(component, str(error)) from error
             if isinstance(error, Exception):
-                raise PipelineError(component, f"failed: {type(error).__name__}: {error}") from error
+                raise PipelineError(
+                    component, f"failed: {type(error).__name__}: {error}"
+                ) from error
             raise
         artifacts = {}
         for name, folder in folders.items():
             target = self.component_dir(component) / name / str(execution_id)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(folder, target)
-            artifacts[name] = Artifact(component, name, execution_id, target, digest([fingerprint, name]))
+            artifacts[name] = Artifact(
+                component, name, execution_id, target, digest([fingerprint, name])
+            )
         shutil.rmtree(staging, ignore_errors=True)
         record = {
-            "component": component, "execution_id": execution_id, "fingerprint": fingerprint,
-            "inputs": {k: (str(v.path.relative_to(self.path)) if isinstance(v, Artifact) else v)
-                       for k, v in inputs.items()},
-            "config": config, "code": code_version(), "seconds": round(time.time() - started, 2),
+            "component": component,
+            "execution_id": execution_id,
+            "fingerprint": fingerprint,
+            "inputs": {
+                k: (str(v.path.relative_to(self.path)) if isinstance(v, Artifact) else v)
+                for k, v in inputs.items()
+            },
+            "config": config,
+            "code": code_version(),
+            "seconds": round(time.time() - started, 2),
             "summary": summary or {},
-            "artifacts": {name: {"path": str(a.path.relative_to(self.path)), "fingerprint": a.fingerprint}
-                          for name, a in artifacts.items()},
+            "artifacts": {
+                name: {"path": str(a.path.relative_to(self.path)), "fingerprint": a.fingerprint}
+                for name, a in artifacts.items()
+            },
         }
         write_json_atomic(self.component_dir(component) / RECORDS / f"{execution_id}.json", record)
         return Execution(component, execution_id, artifacts, skipped=False)

@@ -21,8 +21,12 @@ def read_metrics(model_dir: Path, what: str) -> dict:
     """The ``metrics.json`` of a trained run directory."""
     path = Path(model_dir) / "metrics.json"
     if not path.is_file():
-        raise PipelineError(COMPONENT, f"the {what} has no metrics.json", path=path,
-                            fix="rerun the pipeline: its Trainer writes it when training finishes")
+        raise PipelineError(
+            COMPONENT,
+            f"the {what} has no metrics.json",
+            path=path,
+            fix="rerun the pipeline: its Trainer writes it when training finishes",
+        )
     return json.loads(path.read_text())
 
 
@@ -35,14 +39,22 @@ def decide(candidate: float, rivals: dict[str, float | None], margin: float) -> 
         elif candidate >= score + margin:
             passes.append(f"beats {name} ({candidate:.4f} >= {score:.4f} + {margin})")
         else:
-            failures.append(f"does not beat {name}: validation MRR@20 {candidate:.4f} < {score:.4f} + margin {margin}")
+            failures.append(
+                f"does not beat {name}: validation MRR@20 {candidate:.4f} < {score:.4f} + margin {margin}"
+            )
     if failures:
         return False, "; ".join(failures)
     return True, "; ".join(passes)
 
 
-def run(model_dir: Path, baseline_dir: Path | None, pushed: dict | None, output: dict[str, Path], *,
-        margin: float) -> dict:
+def run(
+    model_dir: Path,
+    baseline_dir: Path | None,
+    pushed: dict | None,
+    output: dict[str, Path],
+    *,
+    margin: float,
+) -> dict:
     """Writes ``evaluation.json`` and the blessing file; returns the evaluation.
 
     Args:
@@ -53,16 +65,31 @@ def run(model_dir: Path, baseline_dir: Path | None, pushed: dict | None, output:
     """
     candidate = read_metrics(model_dir, "candidate model")
     baseline = read_metrics(baseline_dir, "Vanilla baseline") if baseline_dir is not None else None
-    rivals = {"Vanilla baseline": baseline[SELECTION] if baseline else None,
-              "pushed model": pushed["metrics"][SELECTION] if pushed else None}
+    rivals = {
+        "Vanilla baseline": baseline[SELECTION] if baseline else None,
+        "pushed model": pushed["metrics"][SELECTION] if pushed else None,
+    }
     blessed, reason = decide(candidate[SELECTION], rivals, margin)
     evaluation = {
-        "blessed": blessed, "reason": reason, "margin": margin, "selection_metric": "validation mrr@20",
-        "candidate": {"validation_mrr@20": candidate[SELECTION], "test": candidate["metrics"],
-                      "method": candidate["method"], "model": candidate["model"]},
-        "baseline": {"validation_mrr@20": baseline[SELECTION], "test": baseline["metrics"]} if baseline else None,
-        "pushed": {"validation_mrr@20": pushed["metrics"][SELECTION], "version_dir": pushed["version_dir"]}
-        if pushed else None,
+        "blessed": blessed,
+        "reason": reason,
+        "margin": margin,
+        "selection_metric": "validation mrr@20",
+        "candidate": {
+            "validation_mrr@20": candidate[SELECTION],
+            "test": candidate["metrics"],
+            "method": candidate["method"],
+            "model": candidate["model"],
+        },
+        "baseline": {"validation_mrr@20": baseline[SELECTION], "test": baseline["metrics"]}
+        if baseline
+        else None,
+        "pushed": {
+            "validation_mrr@20": pushed["metrics"][SELECTION],
+            "version_dir": pushed["version_dir"],
+        }
+        if pushed
+        else None,
     }
     (output["evaluation"] / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     (output["blessing"] / ("BLESSED" if blessed else "NOT_BLESSED")).touch()

@@ -17,13 +17,15 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from fpam_tf.events import SPLITS
 from fpam_tf.atomic import write_json_atomic
+from fpam_tf.events import SPLITS
 from pipelines import raw_sources, records
 from pipelines.errors import PipelineError
 
 COMPONENT = "ExampleGen"
-SCHEMA_FILE = "schema.json"  # <root>/ExampleGen/schema.json: the input schema every run is checked against.
+SCHEMA_FILE = (
+    "schema.json"  # <root>/ExampleGen/schema.json: the input schema every run is checked against.
+)
 
 
 class SplitBoundaries(beam.CombineFn):
@@ -50,7 +52,11 @@ class SplitBoundaries(beam.CombineFn):
         if n == 0:
             return {"sessions": 0, "first_validation": None, "first_test": None}
         # Integer arithmetic, as fpam_tf.events.split_sessions: floor(0.8 n), floor(0.9 n).
-        return {"sessions": n, "first_validation": list(keys[n * 8 // 10]), "first_test": list(keys[n * 9 // 10])}
+        return {
+            "sessions": n,
+            "first_validation": list(keys[n * 8 // 10]),
+            "first_test": list(keys[n * 9 // 10]),
+        }
 
 
 def session_key(record) -> tuple:
@@ -86,42 +92,67 @@ def check_schema(component_dir: Path, raw, schema: dict, update: bool) -> None:
                 added = [c for c in columns if c not in pinned["columns"]]
                 removed = [c for c in pinned["columns"] if c not in columns]
                 raise PipelineError(
-                    COMPONENT, f"the input schema changed since the pinned one ({pinned_path}): "
+                    COMPONENT,
+                    f"the input schema changed since the pinned one ({pinned_path}): "
                     f"columns added {added or 'none'}, removed {removed or 'none'}"
-                    + ("" if added or removed else ", order changed"), path=path,
-                    fix="restore the file's columns, or rerun with --update-schema to accept the new schema")
+                    + ("" if added or removed else ", order changed"),
+                    path=path,
+                    fix="restore the file's columns, or rerun with --update-schema to accept the new schema",
+                )
     if pinned is None or update or pinned["dataset"] != raw.dataset:
-        write_json_atomic(pinned_path, {"dataset": raw.dataset, "columns": next(iter(schema.values()))})
+        write_json_atomic(
+            pinned_path, {"dataset": raw.dataset, "columns": next(iter(schema.values()))}
+        )
 
 
 def build(pipeline, raw, strict: bool, output: Path) -> None:
     """Adds ExampleGen's transforms to ``pipeline``, writing into the ``examples`` folder ``output``."""
-    read = (pipeline
-            | "InputFiles" >> beam.Create(list(raw.files))
-            | "ReadFragments" >> beam.FlatMap(raw_sources.read_fragments, raw, strict))
+    read = (
+        pipeline
+        | "InputFiles" >> beam.Create(list(raw.files))
+        | "ReadFragments" >> beam.FlatMap(raw_sources.read_fragments, raw, strict)
+    )
     reports = read | "BadRowReports" >> beam.Filter(lambda kv: kv[0] == "") | beam.Values()
-    sessions = (read
-                | "Fragments" >> beam.Filter(lambda kv: kv[0] != "")
-                | "GroupBySession" >> beam.GroupByKey()
-                | "MergeSession" >> beam.MapTuple(raw_sources.merge_fragments))
-    bounds = (sessions
-              | "SessionKeys" >> beam.Map(session_key)
-              | "SplitBoundaries" >> beam.CombineGlobally(SplitBoundaries()))
-    parts = sessions | "RouteToSplit" >> beam.Partition(split_of, len(SPLITS), beam.pvalue.AsSingleton(bounds))
+    sessions = (
+        read
+        | "Fragments" >> beam.Filter(lambda kv: kv[0] != "")
+        | "GroupBySession" >> beam.GroupByKey()
+        | "MergeSession" >> beam.MapTuple(raw_sources.merge_fragments)
+    )
+    bounds = (
+        sessions
+        | "SessionKeys" >> beam.Map(session_key)
+        | "SplitBoundaries" >> beam.CombineGlobally(SplitBoundaries())
+    )
+    parts = sessions | "RouteToSplit" >> beam.Partition(
+        split_of, len(SPLITS), beam.pvalue.AsSingleton(bounds)
+    )
     for split, part in zip(SPLITS, parts):
-        (part
-         | f"Encode[{split}]" >> beam.Map(records.encode_session)
-         | f"Write[{split}]" >> beam.io.WriteToTFRecord(records.shard_prefix(output, split),
-                                                       file_name_suffix=records.SHARD_SUFFIX))
-    (bounds
-     | "CountsJson" >> beam.Map(lambda b: json.dumps({**split_counts(b), "boundaries": b}))
-     | "WriteCounts" >> beam.io.WriteToText(str(output / "split_counts"), file_name_suffix=".json",
-                                            shard_name_template=""))
-    (reports
-     | "MergeReports" >> beam.combiners.ToList()
-     | "ReportJson" >> beam.Map(lambda r: json.dumps(raw_sources.merge_reports(r)))
-     | "WriteReport" >> beam.io.WriteToText(str(output / "bad_rows"), file_name_suffix=".json",
-                                            shard_name_template=""))
+        (
+            part
+            | f"Encode[{split}]" >> beam.Map(records.encode_session)
+            | f"Write[{split}]"
+            >> beam.io.WriteToTFRecord(
+                records.shard_prefix(output, split), file_name_suffix=records.SHARD_SUFFIX
+            )
+        )
+    (
+        bounds
+        | "CountsJson" >> beam.Map(lambda b: json.dumps({**split_counts(b), "boundaries": b}))
+        | "WriteCounts"
+        >> beam.io.WriteToText(
+            str(output / "split_counts"), file_name_suffix=".json", shard_name_template=""
+        )
+    )
+    (
+        reports
+        | "MergeReports" >> beam.combiners.ToList()
+        | "ReportJson" >> beam.Map(lambda r: json.dumps(raw_sources.merge_reports(r)))
+        | "WriteReport"
+        >> beam.io.WriteToText(
+            str(output / "bad_rows"), file_name_suffix=".json", shard_name_template=""
+        )
+    )
 
 
 def run(raw, output: Path, *, options, strict: bool = False) -> dict:
@@ -136,7 +167,12 @@ def run(raw, output: Path, *, options, strict: bool = False) -> dict:
     bad_rows = json.loads((output / "bad_rows.json").read_text())
     empty = [split for split in SPLITS if counts[split] == 0]
     if empty:
-        raise PipelineError(COMPONENT, f"split(s) {', '.join(empty)} are empty: the input holds "
-                            f"{counts['boundaries']['sessions']} session(s), and a chronological 80/10/10 split "
-                            "needs at least 10", path=", ".join(raw.files), fix="give a larger log")
+        raise PipelineError(
+            COMPONENT,
+            f"split(s) {', '.join(empty)} are empty: the input holds "
+            f"{counts['boundaries']['sessions']} session(s), and a chronological 80/10/10 split "
+            "needs at least 10",
+            path=", ".join(raw.files),
+            fix="give a larger log",
+        )
     return {"sessions": {split: counts[split] for split in SPLITS}, "bad_rows": bad_rows}

@@ -25,12 +25,24 @@ def check_vocabulary(version_dir: Path, graph_dir: Path) -> None:
     transform = graph_dir / "transform_fn" / "assets" / VOCABULARY
     if exported.read_bytes() != transform.read_bytes():
         shutil.rmtree(version_dir)
-        raise PipelineError(COMPONENT, "the exported vocabulary differs from the transform graph's; export removed",
-                            path=exported)
+        raise PipelineError(
+            COMPONENT,
+            "the exported vocabulary differs from the transform graph's; export removed",
+            path=exported,
+        )
 
 
-def run(model_dir: Path, evaluation_dir: Path, blessed: bool, graph_dir: Path, output: Path, *,
-        export_base: Path, name: str, k: int) -> dict:
+def run(
+    model_dir: Path,
+    evaluation_dir: Path,
+    blessed: bool,
+    graph_dir: Path,
+    output: Path,
+    *,
+    export_base: Path,
+    name: str,
+    k: int,
+) -> dict:
     """Exports a blessed model, or records why it was not; returns the record written."""
     from fpam_tf.export import export
 
@@ -42,8 +54,13 @@ def run(model_dir: Path, evaluation_dir: Path, blessed: bool, graph_dir: Path, o
         return record
     version_dir = export(model_dir, k=k, export_base=export_base, name=name)
     check_vocabulary(version_dir, graph_dir)
-    record = {"pushed": True, "version_dir": str(Path(version_dir).resolve()), "model_dir": str(model_dir),
-              "metrics": metrics, "reason": evaluation["reason"]}
+    record = {
+        "pushed": True,
+        "version_dir": str(Path(version_dir).resolve()),
+        "model_dir": str(model_dir),
+        "metrics": metrics,
+        "reason": evaluation["reason"],
+    }
     (output / PUSHED).write_text(json.dumps(record, indent=2) + "\n")
     return {"pushed": True, "version_dir": record["version_dir"]}
 

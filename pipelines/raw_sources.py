@@ -14,8 +14,8 @@ from pathlib import Path
 
 from fpam_tf.datasets import lastfm, ratings, spotify, synthetic
 from fpam_tf.datasets.badrows import MAX_EXAMPLES, BadRowReport, BadRows
-from fpam_tf.datasets.tfds_builders import make_config
 from fpam_tf.datasets.sources import open_text
+from fpam_tf.datasets.tfds_builders import make_config
 from fpam_tf.events import SessionRecord
 
 
@@ -40,7 +40,9 @@ def resolve_input(dataset: str, data_dir, options: dict, synthetic_dir: Path) ->
     Raises:
       ConfigError / DataError: unknown options, missing or empty files (from ``fpam_tf.datasets``).
     """
-    config = make_config(dataset, data_dir if dataset != "synthetic" else synthetic_dir, synthetic_dir, options)
+    config = make_config(
+        dataset, data_dir if dataset != "synthetic" else synthetic_dir, synthetic_dir, options
+    )
     thresholds = config.thresholds()
     if dataset == "synthetic":
         source = Path(config.source)
@@ -94,11 +96,19 @@ def read_fragments(path: str, raw: RawInput, strict: bool):
         rows: dict = {}
         spotify.read_rows(source, raw.thresholds["skip_field"], bad_rows, rows)
         for session_id, events in rows.items():
-            yield session_id, [(position, track, flag, start, "") for position, track, flag, start in events]
+            yield (
+                session_id,
+                [(position, track, flag, start, "") for position, track, flag, start in events],
+            )
     else:
         for record in _read_whole_file(source, raw, bad_rows):
-            yield record.session_id, [(i, item, bool(flag), record.start_time, record.user_id)
-                                      for i, (item, flag) in enumerate(zip(record.items, record.is_fp))]
+            yield (
+                record.session_id,
+                [
+                    (i, item, bool(flag), record.start_time, record.user_id)
+                    for i, (item, flag) in enumerate(zip(record.items, record.is_fp))
+                ],
+            )
     yield "", bad_rows.report().to_json()
 
 
@@ -106,11 +116,16 @@ def _read_whole_file(source: Path, raw: RawInput, bad_rows: BadRows) -> list[Ses
     """Sessions of a one-file dataset, by its reader (users are sessionised over the whole file)."""
     t = raw.thresholds
     if raw.dataset == "amazon-movies":
-        return ratings.read_sessions(source, rating_threshold=t["rating_threshold"], columns=t["columns"],
-                                     bad_rows=bad_rows)
+        return ratings.read_sessions(
+            source, rating_threshold=t["rating_threshold"], columns=t["columns"], bad_rows=bad_rows
+        )
     if raw.dataset == "lastfm":
-        return lastfm.read_sessions(source, session_gap_minutes=t["session_gap_minutes"],
-                                    skip_seconds=t["skip_seconds"], bad_rows=bad_rows)
+        return lastfm.read_sessions(
+            source,
+            session_gap_minutes=t["session_gap_minutes"],
+            skip_seconds=t["skip_seconds"],
+            bad_rows=bad_rows,
+        )
     # Synthetic: the generator's play times are built around the Last.fm reader's defaults.
     return lastfm.read_sessions(source, bad_rows=bad_rows)
 
@@ -121,8 +136,12 @@ def merge_fragments(session_id: str, fragments) -> SessionRecord:
     Same rule as ``spotify.read_sessions`` (the start of position 1), applied after grouping.
     """
     # Sorted by order key only (stable), as the readers sort: equal positions keep their read order.
-    events = sorted((event for fragment in fragments for event in fragment), key=lambda event: event[0])
-    return SessionRecord(session_id, events[0][4], events[0][3], [e[1] for e in events], [e[2] for e in events])
+    events = sorted(
+        (event for fragment in fragments for event in fragment), key=lambda event: event[0]
+    )
+    return SessionRecord(
+        session_id, events[0][4], events[0][3], [e[1] for e in events], [e[2] for e in events]
+    )
 
 
 def merge_reports(reports) -> dict:
@@ -135,4 +154,3 @@ def merge_reports(reports) -> dict:
         examples.extend(report.examples)
     examples.sort(key=lambda row: (row.path, row.line))
     return BadRowReport(counts, tuple(examples[:MAX_EXAMPLES])).to_json()
-

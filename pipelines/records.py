@@ -69,18 +69,26 @@ def decode_session(serialized: bytes) -> SessionRecord:
 def to_instance(serialized: bytes) -> dict:
     """A serialised session as a tensorflow-transform instance dict (see :func:`raw_feature_spec`)."""
     record = decode_session(serialized)
-    return {"session_id": record.session_id.encode(), "user_id": record.user_id.encode(),
-            "start_time": record.start_time, "items": [item.encode() for item in record.items],
-            "is_fp": [int(flag) for flag in record.is_fp]}
+    return {
+        "session_id": record.session_id.encode(),
+        "user_id": record.user_id.encode(),
+        "start_time": record.start_time,
+        "items": [item.encode() for item in record.items],
+        "is_fp": [int(flag) for flag in record.is_fp],
+    }
 
 
 def raw_feature_spec() -> dict:
     """Feature spec of :func:`to_instance`'s dicts."""
     import tensorflow as tf
 
-    return {"session_id": tf.io.FixedLenFeature([], tf.string), "user_id": tf.io.FixedLenFeature([], tf.string),
-            "start_time": tf.io.FixedLenFeature([], tf.int64), "items": tf.io.VarLenFeature(tf.string),
-            "is_fp": tf.io.VarLenFeature(tf.int64)}
+    return {
+        "session_id": tf.io.FixedLenFeature([], tf.string),
+        "user_id": tf.io.FixedLenFeature([], tf.string),
+        "start_time": tf.io.FixedLenFeature([], tf.int64),
+        "items": tf.io.VarLenFeature(tf.string),
+        "is_fp": tf.io.VarLenFeature(tf.int64),
+    }
 
 
 def read_sessions(artifact: Path, split: str) -> list[SessionRecord]:

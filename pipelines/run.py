@@ -25,11 +25,25 @@ import logging
 from pathlib import Path
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from fpam_tf.cli import add_dataset_arguments, add_run_arguments, parse_options, run_config_from_args, user_errors
+from fpam_tf.cli import (
+    add_dataset_arguments,
+    add_run_arguments,
+    parse_options,
+    run_config_from_args,
+    user_errors,
+)
 from fpam_tf.errors import DataError
 from fpam_tf.methods import MethodConfig
 from fpam_tf.training.run_dir import RunConfig
-from pipelines import evaluator, example_gen, pusher, raw_sources, statistics_gen, trainer, transform
+from pipelines import (
+    evaluator,
+    example_gen,
+    pusher,
+    raw_sources,
+    statistics_gen,
+    trainer,
+    transform,
+)
 from pipelines.artifacts import Artifact, Execution, PipelineRoot
 from pipelines.beam_options import RUNNERS, pipeline_options
 from pipelines.errors import PipelineError
@@ -84,16 +98,25 @@ def run_pipeline(settings: Settings) -> dict:
     done = {"ExampleGen": run_example_gen(root, settings, options)}
     examples = done["ExampleGen"]["examples"]
     done["StatisticsGen"] = root.run_component(
-        statistics_gen.COMPONENT, inputs={"examples": examples}, config={}, outputs=["statistics"],
-        execute=lambda out: statistics_gen.run(examples.path, out["statistics"]))
+        statistics_gen.COMPONENT,
+        inputs={"examples": examples},
+        config={},
+        outputs=["statistics"],
+        execute=lambda out: statistics_gen.run(examples.path, out["statistics"]),
+    )
     done["Transform"] = run_transform(root, examples, options)
-    graph, transformed = done["Transform"]["transform_graph"], done["Transform"]["transformed_examples"]
+    graph, transformed = (
+        done["Transform"]["transform_graph"],
+        done["Transform"]["transformed_examples"],
+    )
     method = settings.run.method.method
     done["Trainer"] = run_trainer(root, settings, trainer.COMPONENT, method, graph, transformed)
     model = done["Trainer"]["model"]
     baseline = None
     if method != "vanilla":
-        done["BaselineTrainer"] = run_trainer(root, settings, "BaselineTrainer", "vanilla", graph, transformed)
+        done["BaselineTrainer"] = run_trainer(
+            root, settings, "BaselineTrainer", "vanilla", graph, transformed
+        )
         baseline = done["BaselineTrainer"]["model"]
     done["Evaluator"] = run_evaluator(root, settings, model, baseline)
     done["Pusher"] = run_pusher(root, settings, model, done["Evaluator"], graph)
@@ -103,61 +126,102 @@ def run_pipeline(settings: Settings) -> dict:
 def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Execution:
     """ExampleGen over the raw input of ``settings`` (input schema checked against the pinned one)."""
     try:
-        raw = raw_sources.resolve_input(settings.run.dataset, settings.run.data_dir, settings.run.dataset_options,
-                                        root.path / "raw")
+        raw = raw_sources.resolve_input(
+            settings.run.dataset,
+            settings.run.data_dir,
+            settings.run.dataset_options,
+            root.path / "raw",
+        )
     except DataError as error:
         raise PipelineError(example_gen.COMPONENT, str(error)) from error
 
     def execute(out):
         schema = {path: raw_sources.input_schema(raw, path) for path in raw.files}
-        example_gen.check_schema(root.component_dir(example_gen.COMPONENT), raw, schema, settings.update_schema)
+        example_gen.check_schema(
+            root.component_dir(example_gen.COMPONENT), raw, schema, settings.update_schema
+        )
         (out["examples"] / "input_schema.json").write_text(json.dumps(schema, indent=2) + "\n")
         return example_gen.run(raw, out["examples"], options=options, strict=settings.strict)
 
     return root.run_component(
-        example_gen.COMPONENT, inputs={"files": raw_sources.file_stamps(raw)},
+        example_gen.COMPONENT,
+        inputs={"files": raw_sources.file_stamps(raw)},
         config={"dataset": raw.dataset, "thresholds": raw.thresholds, "strict": settings.strict},
-        outputs=["examples"], execute=execute)
+        outputs=["examples"],
+        execute=execute,
+    )
 
 
 def run_transform(root: PipelineRoot, examples: Artifact, options) -> Execution:
     """Transform of an examples artifact (tensorflow-transform's scratch files stay in the staging folder)."""
     return root.run_component(
-        transform.COMPONENT, inputs={"examples": examples}, config={"min_count": transform.MIN_ITEM_COUNT},
+        transform.COMPONENT,
+        inputs={"examples": examples},
+        config={"min_count": transform.MIN_ITEM_COUNT},
         outputs=["transform_graph", "transformed_examples"],
-        execute=lambda out: transform.run(examples.path, out["transform_graph"], out["transformed_examples"],
-                                          options=options, temp_dir=out["transform_graph"].parent / "tft_tmp"))
+        execute=lambda out: transform.run(
+            examples.path,
+            out["transform_graph"],
+            out["transformed_examples"],
+            options=options,
+            temp_dir=out["transform_graph"].parent / "tft_tmp",
+        ),
+    )
 
 
-def run_trainer(root: PipelineRoot, settings: Settings, component: str, method: str, graph: Artifact,
-                transformed: Artifact) -> Execution:
+def run_trainer(
+    root: PipelineRoot,
+    settings: Settings,
+    component: str,
+    method: str,
+    graph: Artifact,
+    transformed: Artifact,
+) -> Execution:
     """A Trainer component (``component`` names it: the candidate or the Vanilla baseline) training ``method``."""
     config = settings.run_config(method)
     return root.run_component(
-        component, inputs={"transform_graph": graph, "transformed_examples": transformed},
-        config={"run": config.to_json(), "distribution": settings.distribution,
-                "max_steps_per_epoch": settings.max_steps_per_epoch},
+        component,
+        inputs={"transform_graph": graph, "transformed_examples": transformed},
+        config={
+            "run": config.to_json(),
+            "distribution": settings.distribution,
+            "max_steps_per_epoch": settings.max_steps_per_epoch,
+        },
         outputs=["model"],
-        execute=lambda out: trainer.run(config, graph.path, transformed.path, out["model"],
-                                        distribution=settings.distribution,
-                                        max_steps_per_epoch=settings.max_steps_per_epoch, verbose=settings.verbose))
+        execute=lambda out: trainer.run(
+            config,
+            graph.path,
+            transformed.path,
+            out["model"],
+            distribution=settings.distribution,
+            max_steps_per_epoch=settings.max_steps_per_epoch,
+            verbose=settings.verbose,
+        ),
+    )
 
 
-def run_evaluator(root: PipelineRoot, settings: Settings, model: Artifact, baseline: Artifact | None) -> Execution:
+def run_evaluator(
+    root: PipelineRoot, settings: Settings, model: Artifact, baseline: Artifact | None
+) -> Execution:
     """The Evaluator: the candidate against the Vanilla baseline and the model currently pushed (if any)."""
     pushed = pusher.current_push(root, exclude_model=model.path)
     inputs = {"model": model, "pushed": pushed and pushed["version_dir"]}
     if baseline is not None:
         inputs["baseline"] = baseline
     return root.run_component(
-        evaluator.COMPONENT, inputs=inputs, config={"margin": settings.blessing_margin},
+        evaluator.COMPONENT,
+        inputs=inputs,
+        config={"margin": settings.blessing_margin},
         outputs=["evaluation", "blessing"],
-        execute=lambda out: evaluator.run(model.path, baseline and baseline.path, pushed, out,
-                                          margin=settings.blessing_margin))
+        execute=lambda out: evaluator.run(
+            model.path, baseline and baseline.path, pushed, out, margin=settings.blessing_margin
+        ),
+    )
 
 
-def run_pusher(root: PipelineRoot, settings: Settings, model: Artifact, evaluation: Execution,
-               graph: Artifact) -> Execution:
+def run_pusher(
+    root: PipelineRoot, settings: Settings, model: Artifact, evaluation: Execution, graph: Artifact
+) -> Execution:
     """The Pusher: exports a blessed model to ``settings.export_base``, records why an unblessed one was not."""
     run = settings.run
     name = settings.name or f"{run.dataset}-{run.model}-{run.method.method}"
@@ -166,10 +230,26 @@ def run_pusher(root: PipelineRoot, settings: Settings, model: Artifact, evaluati
     export_base = Path(settings.export_base).resolve()
     report, blessing = evaluation["evaluation"], evaluation["blessing"]
     return root.run_component(
-        pusher.COMPONENT, inputs={"model": model, "evaluation": report, "blessing": blessing, "transform_graph": graph},
-        config={"export_base": str(export_base), "name": name, "k": k}, outputs=["pushed_model"],
-        execute=lambda out: pusher.run(model.path, report.path, evaluator.is_blessed(blessing.path), graph.path,
-                                       out["pushed_model"], export_base=export_base, name=name, k=k))
+        pusher.COMPONENT,
+        inputs={
+            "model": model,
+            "evaluation": report,
+            "blessing": blessing,
+            "transform_graph": graph,
+        },
+        config={"export_base": str(export_base), "name": name, "k": k},
+        outputs=["pushed_model"],
+        execute=lambda out: pusher.run(
+            model.path,
+            report.path,
+            evaluator.is_blessed(blessing.path),
+            graph.path,
+            out["pushed_model"],
+            export_base=export_base,
+            name=name,
+            k=k,
+        ),
+    )
 
 
 def transform_vocabulary_size(graph_dir: Path) -> int:
@@ -179,23 +259,49 @@ def transform_vocabulary_size(graph_dir: Path) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_dataset_arguments(p, tfds_dir=False)
-    p.add_argument("--full-size", action="store_true",
-                   help="synthetic: the generator's default size instead of the small embedded default")
+    p.add_argument(
+        "--full-size",
+        action="store_true",
+        help="synthetic: the generator's default size instead of the small embedded default",
+    )
     add_run_arguments(p)
-    p.add_argument("--pipeline-root", default=None, help="artifact root (default: pipeline_root/<dataset>)")
-    p.add_argument("--distribution", choices=list(DISTRIBUTIONS), default="none",
-                   help=f"tf.distribute strategy of the Trainer: {DISTRIBUTIONS.help()}")
-    p.add_argument("--blessing-margin", type=float, default=0.0,
-                   help="validation MRR@20 points the candidate must gain over the Vanilla baseline and the pushed model")
+    p.add_argument(
+        "--pipeline-root", default=None, help="artifact root (default: pipeline_root/<dataset>)"
+    )
+    p.add_argument(
+        "--distribution",
+        choices=list(DISTRIBUTIONS),
+        default="none",
+        help=f"tf.distribute strategy of the Trainer: {DISTRIBUTIONS.help()}",
+    )
+    p.add_argument(
+        "--blessing-margin",
+        type=float,
+        default=0.0,
+        help="validation MRR@20 points the candidate must gain over the Vanilla baseline and the pushed model",
+    )
     p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder")
-    p.add_argument("--name", default=None, help="served model name (default: <dataset>-<model>-<method>)")
+    p.add_argument(
+        "--name", default=None, help="served model name (default: <dataset>-<model>-<method>)"
+    )
     p.add_argument("--k", type=int, default=100, help="results per session of the exported model")
     p.add_argument("--runner", default="DirectRunner", help=f"Beam runner: {', '.join(RUNNERS)}")
-    p.add_argument("--strict", action="store_true", help="fail on the first malformed input row instead of skipping it")
-    p.add_argument("--update-schema", action="store_true", help="accept a changed input schema and pin the new one")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on the first malformed input row instead of skipping it",
+    )
+    p.add_argument(
+        "--update-schema",
+        action="store_true",
+        help="accept a changed input schema and pin the new one",
+    )
     p.add_argument("--verbose", action="store_true", help="training progress bars")
     return p
 
@@ -206,12 +312,21 @@ def settings_from_args(argv=None) -> Settings:
     options = parse_options(args.dataset_option)
     if args.dataset == "synthetic" and not args.full_size:
         options = {**SMALL_SYNTHETIC, **options}
-    return Settings(run=run_config_from_args(args, dataset_options=options),
-                    pipeline_root=args.pipeline_root or f"pipeline_root/{args.dataset}",
-                    max_steps_per_epoch=args.max_steps_per_epoch, distribution=args.distribution,
-                    blessing_margin=args.blessing_margin, export_base=args.export_base, name=args.name, k=args.k,
-                    runner=args.runner, beam_args=tuple(beam_args), strict=args.strict,
-                    update_schema=args.update_schema, verbose=int(args.verbose))
+    return Settings(
+        run=run_config_from_args(args, dataset_options=options),
+        pipeline_root=args.pipeline_root or f"pipeline_root/{args.dataset}",
+        max_steps_per_epoch=args.max_steps_per_epoch,
+        distribution=args.distribution,
+        blessing_margin=args.blessing_margin,
+        export_base=args.export_base,
+        name=args.name,
+        k=args.k,
+        runner=args.runner,
+        beam_args=tuple(beam_args),
+        strict=args.strict,
+        update_schema=args.update_schema,
+        verbose=int(args.verbose),
+    )
 
 
 @user_errors

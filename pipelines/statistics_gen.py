@@ -23,7 +23,9 @@ LENGTH_BINS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500)
 
 def bin_labels() -> list[str]:
     """Labels of the session-length bins: ``[lo,hi)`` and a last open bin."""
-    return [f"[{lo},{hi})" for lo, hi in zip(LENGTH_BINS[:-1], LENGTH_BINS[1:])] + [f">={LENGTH_BINS[-1]}"]
+    return [f"[{lo},{hi})" for lo, hi in zip(LENGTH_BINS[:-1], LENGTH_BINS[1:])] + [
+        f">={LENGTH_BINS[-1]}"
+    ]
 
 
 def split_statistics(sessions) -> dict:
@@ -36,13 +38,19 @@ def split_statistics(sessions) -> dict:
     histogram, _ = np.histogram(lengths, bins=edges)
     tail = collections.Counter(count for count in counts.values() if count < 5)
     return {
-        "sessions": len(sessions), "events": events, "fp_ratio": round(flags / max(events, 1), 4),
+        "sessions": len(sessions),
+        "events": events,
+        "fp_ratio": round(flags / max(events, 1), 4),
         "distinct_items": len(counts),
-        "session_length": {"mean": round(float(lengths.mean()) if len(lengths) else 0.0, 2),
-                           "max": int(lengths.max(initial=0)),
-                           "histogram": {label: int(n) for label, n in zip(bin_labels(), histogram)}},
-        "item_frequency_head": [[item, count] for item, count in
-                                sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAD]],
+        "session_length": {
+            "mean": round(float(lengths.mean()) if len(lengths) else 0.0, 2),
+            "max": int(lengths.max(initial=0)),
+            "histogram": {label: int(n) for label, n in zip(bin_labels(), histogram)},
+        },
+        "item_frequency_head": [
+            [item, count]
+            for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAD]
+        ],
         "item_frequency_tail": {f"items_seen_{k}_times": tail[k] for k in sorted(tail)},
     }
 
@@ -58,7 +66,9 @@ def plot(statistics: dict, path: Path) -> None:
     for split in SPLITS:
         histogram = statistics[split]["session_length"]["histogram"]
         total = max(sum(histogram.values()), 1)
-        lengths.plot(list(histogram), [n / total for n in histogram.values()], marker="o", label=split)
+        lengths.plot(
+            list(histogram), [n / total for n in histogram.values()], marker="o", label=split
+        )
     lengths.set(title="session length", xlabel="events", ylabel="share of sessions")
     lengths.tick_params(axis="x", rotation=45)
     lengths.legend()
@@ -71,7 +81,12 @@ def plot(statistics: dict, path: Path) -> None:
 
 def run(examples: Path, output: Path) -> dict:
     """Writes ``statistics.json`` and ``statistics.png`` of an examples artifact into ``output``."""
-    statistics = {split: split_statistics(records.read_sessions(examples, split)) for split in SPLITS}
+    statistics = {
+        split: split_statistics(records.read_sessions(examples, split)) for split in SPLITS
+    }
     (output / "statistics.json").write_text(json.dumps(statistics, indent=2) + "\n")
     plot(statistics, output / "statistics.png")
-    return {split: {k: statistics[split][k] for k in ("sessions", "events", "fp_ratio")} for split in SPLITS}
+    return {
+        split: {k: statistics[split][k] for k in ("sessions", "events", "fp_ratio")}
+        for split in SPLITS
+    }

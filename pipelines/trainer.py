@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from fpam_tf.events import SPLITS, Sessions
-from fpam_tf.vocabulary import PADDING, EncodedSessions, Vocabulary
 from fpam_tf.protocol import ProtocolData
 from fpam_tf.registry import Registry
+from fpam_tf.vocabulary import PADDING, EncodedSessions, Vocabulary
 from pipelines import records
 from pipelines.errors import PipelineError
 from pipelines.transform import VOCABULARY
@@ -61,25 +61,43 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
     spec = tft.TFTransformOutput(str(graph_dir)).transformed_feature_spec()
     files = records.shards(transformed, split)
     if not files:
-        raise PipelineError(COMPONENT, f"no transformed shards for split {split!r}", path=records.split_dir(transformed, split))
+        raise PipelineError(
+            COMPONENT,
+            f"no transformed shards for split {split!r}",
+            path=records.split_dir(transformed, split),
+        )
+
     def flatten(serialized):
         """A batch of parsed sessions as flat columns: the ragged event lists as values + lengths."""
         features = tf.io.parse_example(serialized, spec)
         items = tf.RaggedTensor.from_sparse(features["item_index"])
-        return {"session_id": features["session_id"], "user_id": features["user_id"],
-                "start_time": features["start_time"], "lengths": items.row_lengths(), "items": items.flat_values,
-                "is_fp": tf.RaggedTensor.from_sparse(features["is_fp"]).flat_values}
+        return {
+            "session_id": features["session_id"],
+            "user_id": features["user_id"],
+            "start_time": features["start_time"],
+            "lengths": items.row_lengths(),
+            "items": items.flat_values,
+            "is_fp": tf.RaggedTensor.from_sparse(features["is_fp"]).flat_values,
+        }
 
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(flatten)
-    columns = {name: [] for name in ("session_id", "user_id", "start_time", "lengths", "items", "is_fp")}
+    columns = {
+        name: [] for name in ("session_id", "user_id", "start_time", "lengths", "items", "is_fp")
+    }
     for batch in dataset.as_numpy_iterator():
         for name, values in batch.items():
             columns[name].append(values)
-    joined = {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in columns.items()}
-    sessions = Sessions(session_ids=joined["session_id"].astype(str), user_ids=joined["user_id"].astype(str),
-                        start_times=joined["start_time"].astype(np.int64),
-                        row_splits=np.concatenate([[0], np.cumsum(joined["lengths"])]).astype(np.int64),
-                        items=joined["items"].astype(np.int32), is_fp=joined["is_fp"].astype(bool))
+    joined = {
+        name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in columns.items()
+    }
+    sessions = Sessions(
+        session_ids=joined["session_id"].astype(str),
+        user_ids=joined["user_id"].astype(str),
+        start_times=joined["start_time"].astype(np.int64),
+        row_splits=np.concatenate([[0], np.cumsum(joined["lengths"])]).astype(np.int64),
+        items=joined["items"].astype(np.int32),
+        is_fp=joined["is_fp"].astype(bool),
+    )
     # Shards hold sessions in no particular order; windows and user histories need the chronological one.
     return sessions.take(np.lexsort((sessions.session_ids, sessions.start_times)))
 
@@ -88,22 +106,37 @@ def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
     """PROTOCOL §3 data from the Transform outputs: vocabulary from the graph's asset, events outside it removed."""
     import tensorflow_transform as tft
 
-    items = Vocabulary(Path(tft.TFTransformOutput(str(graph_dir)).vocabulary_file_by_name(VOCABULARY))
-                       .read_text(encoding="utf-8").splitlines())
+    items = Vocabulary(
+        Path(tft.TFTransformOutput(str(graph_dir)).vocabulary_file_by_name(VOCABULARY))
+        .read_text(encoding="utf-8")
+        .splitlines()
+    )
     indexed = {split: read_transformed(graph_dir, transformed, split) for split in SPLITS}
     train = indexed["train"]
     users = Vocabulary.from_counts(train.user_ids[train.user_ids != ""], 1)
     splits = {}
     for split, sessions in indexed.items():
         kept = sessions.keep_events(sessions.items != PADDING)
-        splits[split] = EncodedSessions(row_splits=kept.row_splits, items=kept.items.astype(np.int32),
-                                        is_fp=kept.is_fp, users=users.lookup(kept.user_ids),
-                                        session_ids=kept.session_ids)
+        splits[split] = EncodedSessions(
+            row_splits=kept.row_splits,
+            items=kept.items.astype(np.int32),
+            is_fp=kept.is_fp,
+            users=users.lookup(kept.user_ids),
+            session_ids=kept.session_ids,
+        )
     return ProtocolData(items, users, splits)
 
 
-def run(config, graph_dir: Path, transformed: Path, model_dir: Path, *, distribution: str = "none",
-        max_steps_per_epoch: int | None = None, verbose: int = 0) -> dict:
+def run(
+    config,
+    graph_dir: Path,
+    transformed: Path,
+    model_dir: Path,
+    *,
+    distribution: str = "none",
+    max_steps_per_epoch: int | None = None,
+    verbose: int = 0,
+) -> dict:
     """Trains ``config`` (a :class:`~fpam_tf.training.run_dir.RunConfig`) into the run directory ``model_dir``.
 
     The model is created and trained inside the strategy's scope, so its variables are mirrored
@@ -116,7 +149,17 @@ def run(config, graph_dir: Path, transformed: Path, model_dir: Path, *, distribu
     strategy = strategy_for(distribution)
     data = protocol_data(graph_dir, transformed)
     with strategy.scope():
-        result = run_training(config, RunDir(model_dir), checkpoint_steps=0, verbose=verbose,
-                           max_steps_per_epoch=max_steps_per_epoch, data=data)
-    return {"best_validation_mrr@20": result["best_validation_mrr@20"], "test": result["metrics"],
-            "replicas": strategy.num_replicas_in_sync, "distribution": distribution}
+        result = run_training(
+            config,
+            RunDir(model_dir),
+            checkpoint_steps=0,
+            verbose=verbose,
+            max_steps_per_epoch=max_steps_per_epoch,
+            data=data,
+        )
+    return {
+        "best_validation_mrr@20": result["best_validation_mrr@20"],
+        "test": result["metrics"],
+        "replicas": strategy.num_replicas_in_sync,
+        "distribution": distribution,
+    }

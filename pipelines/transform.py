@@ -34,13 +34,24 @@ def preprocessing_fn(inputs):
     import tensorflow_transform as tft
 
     items = inputs["items"]
-    vocabulary = tft.vocabulary(items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=VOCABULARY)
+    vocabulary = tft.vocabulary(
+        items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=VOCABULARY
+    )
     # Not used by the graph: its counts let protocol_order() re-sort ties (see the module docstring).
-    tft.vocabulary(items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=FREQUENCIES, store_frequency=True)
+    tft.vocabulary(
+        items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=FREQUENCIES, store_frequency=True
+    )
     positions = tft.apply_vocabulary(items, vocabulary, default_value=-1)
-    index = tf.SparseTensor(positions.indices, positions.values + 1, positions.dense_shape)  # -1 -> PADDING (0)
-    return {"item_index": index, "is_fp": inputs["is_fp"], "session_id": inputs["session_id"],
-            "user_id": inputs["user_id"], "start_time": inputs["start_time"]}
+    index = tf.SparseTensor(
+        positions.indices, positions.values + 1, positions.dense_shape
+    )  # -1 -> PADDING (0)
+    return {
+        "item_index": index,
+        "is_fp": inputs["is_fp"],
+        "session_id": inputs["session_id"],
+        "user_id": inputs["user_id"],
+        "start_time": inputs["start_time"],
+    }
 
 
 def protocol_order(frequency_lines: list[str]) -> list[str]:
@@ -59,7 +70,9 @@ def rewrite_vocabulary(graph_dir: Path) -> int:
     ordered = protocol_order(frequencies)
     current = (assets / VOCABULARY).read_text(encoding="utf-8").splitlines()
     if sorted(current) != sorted(ordered):
-        raise PipelineError(COMPONENT, "the two vocabulary analyzers disagree on the item set", path=assets)
+        raise PipelineError(
+            COMPONENT, "the two vocabulary analyzers disagree on the item set", path=assets
+        )
     (assets / VOCABULARY).write_text("".join(item + "\n" for item in ordered), encoding="utf-8")
     return len(ordered)
 
@@ -67,14 +80,18 @@ def rewrite_vocabulary(graph_dir: Path) -> int:
 def raw_metadata():
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    return dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(records.raw_feature_spec()))
+    return dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(records.raw_feature_spec())
+    )
 
 
 def read_split(pipeline, examples: Path, split: str):
     """A split of the examples artifact as tensorflow-transform instance dicts."""
-    return (pipeline
-            | f"Read[{split}]" >> beam.io.ReadFromTFRecord(records.shard_pattern(examples, split))
-            | f"Parse[{split}]" >> beam.Map(records.to_instance))
+    return (
+        pipeline
+        | f"Read[{split}]" >> beam.io.ReadFromTFRecord(records.shard_pattern(examples, split))
+        | f"Parse[{split}]" >> beam.Map(records.to_instance)
+    )
 
 
 def run(examples: Path, graph_dir: Path, transformed: Path, *, options, temp_dir: Path) -> dict:
@@ -88,22 +105,34 @@ def run(examples: Path, graph_dir: Path, transformed: Path, *, options, temp_dir
 
     with beam.Pipeline(options=options) as pipeline, tft_beam.Context(temp_dir=str(temp_dir)):
         train = read_split(pipeline, examples, "train")
-        transform_fn = (train, raw_metadata()) | "Analyze" >> tft_beam.AnalyzeDataset(preprocessing_fn)
+        transform_fn = (train, raw_metadata()) | "Analyze" >> tft_beam.AnalyzeDataset(
+            preprocessing_fn
+        )
         _ = transform_fn | "WriteGraph" >> tft_beam.WriteTransformFn(str(graph_dir))
     size = rewrite_vocabulary(graph_dir)
     if size == 0:
-        raise PipelineError(COMPONENT, f"no item occurs {MIN_ITEM_COUNT} times in train: the vocabulary is empty",
-                            path=records.split_dir(examples, "train"), fix="give a larger log")
+        raise PipelineError(
+            COMPONENT,
+            f"no item occurs {MIN_ITEM_COUNT} times in train: the vocabulary is empty",
+            path=records.split_dir(examples, "train"),
+            fix="give a larger log",
+        )
 
     with beam.Pipeline(options=options) as pipeline, tft_beam.Context(temp_dir=str(temp_dir)):
         transform_fn = pipeline | "ReadGraph" >> tft_beam.ReadTransformFn(str(graph_dir))
         for split in SPLITS:
             raw = read_split(pipeline, examples, split)
-            data, metadata = ((raw, raw_metadata()), transform_fn) | f"Transform[{split}]" >> tft_beam.TransformDataset()
+            data, metadata = (
+                (raw, raw_metadata()),
+                transform_fn,
+            ) | f"Transform[{split}]" >> tft_beam.TransformDataset()
             encoder = coders.ExampleProtoCoder(metadata.schema)
-            (data
-             | f"Encode[{split}]" >> beam.Map(encoder.encode)
-             | f"Write[{split}]" >> beam.io.WriteToTFRecord(records.shard_prefix(transformed, split),
-                                                           file_name_suffix=records.SHARD_SUFFIX))
+            (
+                data
+                | f"Encode[{split}]" >> beam.Map(encoder.encode)
+                | f"Write[{split}]"
+                >> beam.io.WriteToTFRecord(
+                    records.shard_prefix(transformed, split), file_name_suffix=records.SHARD_SUFFIX
+                )
+            )
     return {"vocabulary_size": size, "padding_index": PADDING}
-

@@ -20,7 +20,9 @@ def shared_datasets():
     def locate(name: str) -> Path:
         path = SHARED_DATASETS / name
         if not path.exists():
-            pytest.skip(f"real data {path} is absent (put the shared datasets next to the repository to run this)")
+            pytest.skip(
+                f"real data {path} is absent (put the shared datasets next to the repository to run this)"
+            )
         return path
 
     return locate
@@ -31,7 +33,9 @@ def spotify_sample(shared_datasets, tmp_path_factory):
     """The Spotify MSSD sample as a :class:`fpam_tf.datasets.PreparedDataset`, prepared once."""
     from fpam_tf import datasets
 
-    return datasets.load("spotify", shared_datasets("spotify_mssd_sample"), tfds_dir=tmp_path_factory.mktemp("tfds"))
+    return datasets.load(
+        "spotify", shared_datasets("spotify_mssd_sample"), tfds_dir=tmp_path_factory.mktemp("tfds")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +51,14 @@ def jax_backend_checks():
     """The result of ``tests/jax_backend_checks.py`` run once under ``KERAS_BACKEND=jax`` (a dict, see there)."""
     script = Path(__file__).with_name("jax_backend_checks.py")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, str(script)], env=env, cwd=script.parents[1], capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=script.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     line = [line for line in result.stdout.splitlines() if line.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT"):])
+    return json.loads(line[len("RESULT") :])

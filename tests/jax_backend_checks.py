@@ -23,8 +23,8 @@ from graph_inputs import session_graph as embedded_session_graph  # noqa: E402
 
 from fpam_tf import backbones  # noqa: E402
 from fpam_tf.losses import FPAdaMetricLoss  # noqa: E402
-from fpam_tf.metrics import RankingMetrics  # noqa: E402
 from fpam_tf.methods import MethodConfig  # noqa: E402
+from fpam_tf.metrics import RankingMetrics  # noqa: E402
 from fpam_tf.model import build_model  # noqa: E402
 
 assert keras.backend.backend() == "jax", keras.backend.backend()
@@ -37,15 +37,22 @@ padded_with_garbage = embedded_session_graph(sessions, table, 9, 7, garbage=30.0
 for name in sorted(backbones.BACKBONES):
     encoder = backbones.create(name)
     session_embedding = encoder(inputs, training=True)
-    padding_leak = float(np.abs(np.asarray(encoder(inputs)) - np.asarray(encoder(padded_with_garbage))).max())
-    out["forward"][name] = [list(session_embedding.shape), type(session_embedding).__module__, padding_leak]
+    padding_leak = float(
+        np.abs(np.asarray(encoder(inputs)) - np.asarray(encoder(padded_with_garbage))).max()
+    )
+    out["forward"][name] = [
+        list(session_embedding.shape),
+        type(session_embedding).__module__,
+        padding_leak,
+    ]
 
 rng = np.random.default_rng(1)
 fp_embeddings = rng.normal(size=(3, 2, 8)).astype(np.float32)
 fp_mask = np.array([[1, 0], [0, 0], [1, 1]], bool)
 for aggregation in ("mean", "adaptive"):
     terms = FPAdaMetricLoss(aggregation=aggregation, hidden_units=4)(
-        session_embedding, table[[1, 2, 3]], fp_embeddings, fp_mask)
+        session_embedding, table[[1, 2, 3]], fp_embeddings, fp_mask
+    )
     out["loss_" + aggregation] = [float(terms["fp_term"]), str(terms["fp_weights"].dtype)]
 metric = RankingMetrics()
 metric.update_state(np.array([1, 2]), rng.normal(size=(2, 10)))
@@ -59,14 +66,20 @@ features = {
     "fp_items": np.array([[6, 8], [1, 0], [0, 0]], np.int32),
     "target_is_fp": np.array([False, False, False]),
 }
-features.update({k: np.asarray(v) for k, v in backbones.SRGNN.prefix_features(items, items != 0).items()})
+features.update(
+    {k: np.asarray(v) for k, v in backbones.SRGNN.prefix_features(items, items != 0).items()}
+)
 targets = np.array([2, 5, 7], np.int32)
 method = MethodConfig.preset("fp-adametric", context="all", fp_lambda=1.0)
 for name in sorted(backbones.BACKBONES):
-    model = build_model(method, backbone=name, num_items=12, num_users=3, embedding_dim=8, hidden_units=8)
+    model = build_model(
+        method, backbone=name, num_items=12, num_users=3, embedding_dim=8, hidden_units=8
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     first = model.train_on_batch(features, targets, return_dict=True)
     second = model.train_on_batch(features, targets, return_dict=True)
-    out["train_steps"][name] = {"first": {k: float(v) for k, v in first.items()},
-                                "second": {k: float(v) for k, v in second.items()}}
+    out["train_steps"][name] = {
+        "first": {k: float(v) for k, v in first.items()},
+        "second": {k: float(v) for k, v in second.items()},
+    }
 print("RESULT" + json.dumps(out))

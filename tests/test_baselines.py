@@ -8,29 +8,37 @@ import pytest
 
 from fpam_tf.baselines import BASELINES, POP, SKNN, SPOP, evaluate_baseline, evaluate_scores
 from fpam_tf.metrics import ranking_metrics_numpy
-from fpam_tf.vocabulary import EncodedSessions, Vocabulary
 from fpam_tf.protocol import ProtocolData
-
+from fpam_tf.vocabulary import EncodedSessions, Vocabulary
 
 
 def encoded(sessions) -> EncodedSessions:
     """Sessions given as lists of ``(item, is_fp)``."""
     lengths = [len(s) for s in sessions]
     events = [e for s in sessions for e in s]
-    return EncodedSessions(row_splits=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                           items=np.array([i for i, _ in events], np.int32), is_fp=np.array([f for _, f in events]),
-                           users=np.zeros(len(sessions), np.int32), session_ids=np.arange(len(sessions)).astype(str))
+    return EncodedSessions(
+        row_splits=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        items=np.array([i for i, _ in events], np.int32),
+        is_fp=np.array([f for _, f in events]),
+        users=np.zeros(len(sessions), np.int32),
+        session_ids=np.arange(len(sessions)).astype(str),
+    )
 
 
 def protocol_data(train, test, num_items) -> ProtocolData:
     vocabulary = Vocabulary([f"i{k}" for k in range(1, num_items)])
-    return ProtocolData(vocabulary, Vocabulary([]), {"train": encoded(train), "test": encoded(test)})
+    return ProtocolData(
+        vocabulary, Vocabulary([]), {"train": encoded(train), "test": encoded(test)}
+    )
 
 
 P, F = False, True  # positive, false positive (skipped)
 # Train sessions s0, s1, s2 (chronological); item 4 is only ever skipped.
-HAND = protocol_data(train=[[(1, P), (2, P), (3, P)], [(1, P), (4, F)], [(2, P), (3, P), (5, P)]],
-                     test=[[(1, P), (4, F), (2, P), (3, P)]], num_items=6)
+HAND = protocol_data(
+    train=[[(1, P), (2, P), (3, P)], [(1, P), (4, F)], [(2, P), (3, P), (5, P)]],
+    test=[[(1, P), (4, F), (2, P), (3, P)]],
+    num_items=6,
+)
 
 
 def scores_of(baseline, fp_aware=False):
@@ -50,13 +58,19 @@ def test_pop_counts_train_events_or_positives():
 
 def test_spop_counts_the_prefix_and_breaks_ties_by_popularity():
     tie = np.array([0, 2, 2, 2, 1, 1]) / 3  # train event counts / (max + 1)
-    np.testing.assert_allclose(scores_of(SPOP())[0], tie + [0, 1, 0, 0, 1, 0], rtol=1e-6)  # prefix 1, 4
-    np.testing.assert_allclose(scores_of(SPOP())[1], tie + [0, 1, 1, 0, 1, 0], rtol=1e-6)  # prefix 1, 4, 2
+    np.testing.assert_allclose(
+        scores_of(SPOP())[0], tie + [0, 1, 0, 0, 1, 0], rtol=1e-6
+    )  # prefix 1, 4
+    np.testing.assert_allclose(
+        scores_of(SPOP())[1], tie + [0, 1, 1, 0, 1, 0], rtol=1e-6
+    )  # prefix 1, 4, 2
 
 
 def test_spop_fp_aware_ignores_the_skipped_prefix_item():
     scores = scores_of(SPOP(), fp_aware=True)
-    np.testing.assert_allclose(scores[0], np.array([0, 2, 2, 2, 1, 1]) / 3 + [0, 1, 0, 0, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(
+        scores[0], np.array([0, 2, 2, 2, 1, 1]) / 3 + [0, 1, 0, 0, 0, 0], rtol=1e-6
+    )
 
 
 def test_sknn_sums_cosine_similarities_of_neighbours():
@@ -68,27 +82,39 @@ def test_sknn_sums_cosine_similarities_of_neighbours():
 def test_sknn_fp_aware_uses_positive_prefixes_and_sessions():
     s = 1 / math.sqrt(3)  # prefix {1} vs s0 {1, 2, 3}; vs s1 {1} (its skip dropped): 1
     # Item 4 was only skipped: no neighbour holds it, and its positives-only popularity is 0.
-    np.testing.assert_allclose(scores_of(SKNN(), fp_aware=True)[0], [-1, 1 + s, s, s, -1, 1 / 3 - 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        scores_of(SKNN(), fp_aware=True)[0], [-1, 1 + s, s, s, -1, 1 / 3 - 1], rtol=1e-6
+    )
 
 
 def test_sknn_keeps_the_k_nearest_among_the_most_recent_candidates():
-    np.testing.assert_allclose(scores_of(SKNN(k=1))[0], [-1, 1, -1 / 3, -1 / 3, 1, 1 / 3 - 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        scores_of(SKNN(k=1))[0], [-1, 1, -1 / 3, -1 / 3, 1, 1 / 3 - 1], rtol=1e-6
+    )
     # Window 1 (prefix {1, 2, 4}): all three sessions are candidates; the most recent one is s2 = {2, 3, 5}.
-    np.testing.assert_allclose(scores_of(SKNN(sample_size=1))[1], [-1, -1 / 3, 1 / 3, 1 / 3, 1 / 3 - 1, 1 / 3],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        scores_of(SKNN(sample_size=1))[1], [-1, -1 / 3, 1 / 3, 1 / 3, 1 / 3 - 1, 1 / 3], rtol=1e-6
+    )
 
 
 def reference_sknn(data, k, sample_size):
     """Plain-Python SKNN over sets, for the vectorised one: [W, V] scores (0 where no neighbour)."""
     train = data.splits["train"]
-    sessions = [set(train.items[b:e].tolist()) for b, e in zip(train.row_splits[:-1], train.row_splits[1:])]
+    sessions = [
+        set(train.items[b:e].tolist()) for b, e in zip(train.row_splits[:-1], train.row_splits[1:])
+    ]
     windows = data.evaluation_windows("test", context="all")
     out = np.zeros((len(windows), len(data.items)))
     for w, prefix in enumerate(windows.prefixes()):
         prefix = set(prefix.tolist())
         candidates = [j for j, s in enumerate(sessions) if s & prefix][-sample_size:]
-        similar = sorted(((len(sessions[j] & prefix) / math.sqrt(len(prefix) * len(sessions[j])), j)
-                          for j in candidates), reverse=True)[:k]
+        similar = sorted(
+            (
+                (len(sessions[j] & prefix) / math.sqrt(len(prefix) * len(sessions[j])), j)
+                for j in candidates
+            ),
+            reverse=True,
+        )[:k]
         for similarity, j in similar:
             for item in sessions[j]:
                 out[w, item] += similarity
@@ -97,9 +123,16 @@ def reference_sknn(data, k, sample_size):
 
 def random_data(seed=0, num_items=30):
     rng = np.random.default_rng(seed)
+
     def sessions(n):
-        return [[(int(rng.integers(1, num_items)), bool(rng.random() < 0.3)) for _ in range(rng.integers(2, 9))]
-                for _ in range(n)]
+        return [
+            [
+                (int(rng.integers(1, num_items)), bool(rng.random() < 0.3))
+                for _ in range(rng.integers(2, 9))
+            ]
+            for _ in range(n)
+        ]
+
     return protocol_data(sessions(200), sessions(40), num_items)
 
 
@@ -120,7 +153,10 @@ def test_metrics_are_the_reference_ranking_metrics_of_the_scores(name):
     baseline = BASELINES[name]().fit(data, fp_aware=True)
     windows = data.evaluation_windows("test", context="positives")
     batches = list(baseline.score(windows, batch_size=6))
-    scores, targets = np.concatenate([s for s, _ in batches]), np.concatenate([t for _, t in batches])
+    scores, targets = (
+        np.concatenate([s for s, _ in batches]),
+        np.concatenate([t for _, t in batches]),
+    )
     expected = ranking_metrics_numpy(scores, targets)
     got = evaluate_baseline(name, data, "test", fp_aware=True, batch_size=6)
     assert got.keys() == expected.keys() and len(got) == 15
@@ -131,10 +167,17 @@ def test_metrics_are_the_reference_ranking_metrics_of_the_scores(name):
 
 @pytest.mark.parametrize("name, fp_aware, expected", [("spop", True, 6.06), ("pop", True, 1.13)])
 def test_spotify_figures_of_protocol(spotify_protocol, name, fp_aware, expected):
-    assert evaluate_baseline(name, spotify_protocol, "test", fp_aware)["mrr@20"] == pytest.approx(expected, abs=0.01)
+    assert evaluate_baseline(name, spotify_protocol, "test", fp_aware)["mrr@20"] == pytest.approx(
+        expected, abs=0.01
+    )
 
 
-@pytest.mark.xfail(strict=True, reason="we get 7.85: PROTOCOL's 7.79 matches mid-rank ties (7.7906), "
-                                       "which would give the positives-only prefix 6.02, not 6.06")
+@pytest.mark.xfail(
+    strict=True,
+    reason="we get 7.85: PROTOCOL's 7.79 matches mid-rank ties (7.7906), "
+    "which would give the positives-only prefix 6.02, not 6.06",
+)
 def test_spotify_spop_all_events_prefix(spotify_protocol):
-    assert evaluate_baseline("spop", spotify_protocol, "test", False)["mrr@20"] == pytest.approx(7.79, abs=0.01)
+    assert evaluate_baseline("spop", spotify_protocol, "test", False)["mrr@20"] == pytest.approx(
+        7.79, abs=0.01
+    )

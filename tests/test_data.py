@@ -25,19 +25,45 @@ def test_spotify_sample_reproduces_the_protocol_counts(spotify_sample, spotify_p
 def test_stats_cli_prints_one_json_object(spotify_sample):
     tfds_dir = spotify_sample.tfds_path.split("/fpam_spotify/")[0]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "spotify", "--data-dir",
-                             str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"), "--tfds-dir", tfds_dir],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fpam_tf.data",
+            "stats",
+            "--dataset",
+            "spotify",
+            "--data-dir",
+            str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"),
+            "--tfds-dir",
+            tfds_dir,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads(result.stdout)
-    assert (stats["vocab_size"], stats["train_windows_vanilla"], stats["test_windows"]) == (17101, 343959, 15941)
+    assert (stats["vocab_size"], stats["train_windows_vanilla"], stats["test_windows"]) == (
+        17101,
+        343959,
+        15941,
+    )
     assert stats["bad_rows"] == 0
 
 
 def test_unknown_dataset_name_is_a_clear_error_without_traceback():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "spotfy"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "spotfy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "unknown dataset 'spotfy'" in result.stderr and "spotify" in result.stderr
     assert "Traceback" not in result.stderr

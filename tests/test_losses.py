@@ -19,10 +19,12 @@ def batch(seed=0, use_user=False):
         "positive_embedding": rng.normal(size=(B, D)).astype(np.float32),
         "fp_embeddings": rng.normal(size=(B, F, D)).astype(np.float32),
         # row 2 has no FP, row 4 a single one
-        "fp_mask": np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0]], bool),
+        "fp_mask": np.array(
+            [[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0]], bool
+        ),
         "window_mask": np.array([True, True, True, True, False]),
     }
-    x["fp_embeddings"][~x["fp_mask"]] = 1e4   # garbage on padding must not leak
+    x["fp_embeddings"][~x["fp_mask"]] = 1e4  # garbage on padding must not leak
     if use_user:
         x["user_embedding"] = rng.normal(size=(B, D)).astype(np.float32)
     return x
@@ -34,7 +36,10 @@ def relu(x):
 
 def reference(layer, x):
     """NumPy eqs. 8-11: per-window hinge and weights, float64."""
-    e_seq, e_pos = x["session_embedding"].astype(np.float64), x["positive_embedding"].astype(np.float64)
+    e_seq, e_pos = (
+        x["session_embedding"].astype(np.float64),
+        x["positive_embedding"].astype(np.float64),
+    )
     mask = x["fp_mask"]
     e_fp = np.where(mask[..., None], x["fp_embeddings"], 0.0).astype(np.float64)
     n = mask.sum(1)
@@ -42,7 +47,7 @@ def reference(layer, x):
         w = mask / np.maximum(n, 1)[:, None]
     else:
         seq = np.repeat(e_seq[:, None], F, axis=1)
-        parts = ([np.repeat(x["user_embedding"][:, None], F, axis=1)] if layer.use_user else [])
+        parts = [np.repeat(x["user_embedding"][:, None], F, axis=1)] if layer.use_user else []
         parts += [e_fp, seq] + ([e_fp * seq] if layer.include_product else [])
         k1, b1 = (np.asarray(v, np.float64) for v in layer.fpa_hidden.weights)
         k2, b2 = (np.asarray(v, np.float64) for v in layer.fpa_out.weights)
@@ -50,7 +55,9 @@ def reference(layer, x):
         if layer.weighting == "softmax":
             s = np.where(mask, s, -np.inf)
             e = np.exp(s - np.max(np.where(mask, s, -1e300), axis=1, keepdims=True))
-            w = np.where(mask, e, 0.0) / np.maximum(np.where(mask, e, 0.0).sum(1, keepdims=True), 1e-300)
+            w = np.where(mask, e, 0.0) / np.maximum(
+                np.where(mask, e, 0.0).sum(1, keepdims=True), 1e-300
+            )
         else:
             w = mask / (1 + np.exp(-s)) / np.maximum(n, 1)[:, None]
     bar = (w[..., None] * e_fp).sum(1)
@@ -60,14 +67,19 @@ def reference(layer, x):
     return per.sum() / max(valid.sum(), 1), per, w
 
 
-CASES = [("mean", "softmax", False), ("adaptive", "softmax", False), ("adaptive", "sigmoid", False),
-         ("adaptive", "softmax", True)]
+CASES = [
+    ("mean", "softmax", False),
+    ("adaptive", "softmax", False),
+    ("adaptive", "sigmoid", False),
+    ("adaptive", "softmax", True),
+]
 
 
 @pytest.mark.parametrize("aggregation,weighting,use_user", CASES)
 def test_matches_numpy(aggregation, weighting, use_user):
-    layer = FPAdaMetricLoss(aggregation=aggregation, weighting=weighting, margin=0.5,
-                            hidden_units=7, use_user=use_user)
+    layer = FPAdaMetricLoss(
+        aggregation=aggregation, weighting=weighting, margin=0.5, hidden_units=7, use_user=use_user
+    )
     x = batch(use_user=use_user)
     out = layer(**x)
     term, per, w = reference(layer, x)
@@ -77,7 +89,7 @@ def test_matches_numpy(aggregation, weighting, use_user):
     np.testing.assert_allclose(float(out["fp_term"]), term, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["fp_weights"]), w, rtol=1e-5, atol=1e-6)
     assert np.asarray(out["per_window"])[2] == 0.0 and np.asarray(out["per_window"])[4] == 0.0
-    if weighting == "softmax":   # a weighted expectation over each window's FPs
+    if weighting == "softmax":  # a weighted expectation over each window's FPs
         np.testing.assert_allclose(np.asarray(out["fp_weights"]).sum(1), [1, 1, 0, 1, 1], atol=1e-6)
 
 
@@ -107,7 +119,9 @@ def test_zero_width_fp_axis(aggregation):
 
 @pytest.mark.parametrize("weighting", ["softmax", "sigmoid"])
 def test_gradients_reach_fpa(weighting):
-    layer = FPAdaMetricLoss(aggregation="adaptive", weighting=weighting, margin=10.0, hidden_units=5)
+    layer = FPAdaMetricLoss(
+        aggregation="adaptive", weighting=weighting, margin=10.0, hidden_units=5
+    )
     x = {k: tf.constant(v) for k, v in batch().items()}
     layer(**x)
     with tf.GradientTape() as tape:
@@ -118,7 +132,9 @@ def test_gradients_reach_fpa(weighting):
         assert g is not None, v.path
         assert np.all(np.isfinite(g.numpy())), v.path
     assert any(np.abs(g.numpy()).sum() > 0 for g in grads)
-    assert np.abs(grads[-1].numpy()).sum() > 0 or weighting == "softmax"  # softmax ignores the out bias
+    assert (
+        np.abs(grads[-1].numpy()).sum() > 0 or weighting == "softmax"
+    )  # softmax ignores the out bias
 
 
 def test_mixed_precision_returns_float32():
@@ -135,8 +151,14 @@ def test_mixed_precision_returns_float32():
 
 
 def test_config_round_trip_and_validation():
-    layer = FPAdaMetricLoss(aggregation="adaptive", weighting="sigmoid", margin=0.3, hidden_units=9,
-                            use_user=True, include_product=False)
+    layer = FPAdaMetricLoss(
+        aggregation="adaptive",
+        weighting="sigmoid",
+        margin=0.3,
+        hidden_units=9,
+        use_user=True,
+        include_product=False,
+    )
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert clone.get_config() == layer.get_config()
     with pytest.raises(ValueError):

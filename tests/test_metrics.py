@@ -6,18 +6,24 @@ import keras
 import numpy as np
 import pytest
 
-from fpam_tf.metrics import (KS, RankingMetrics, format_markdown_table, metric_keys,
-                             ranking_metrics_numpy, target_ranks)
+from fpam_tf.metrics import (
+    KS,
+    RankingMetrics,
+    format_markdown_table,
+    metric_keys,
+    ranking_metrics_numpy,
+    target_ranks,
+)
 
 V = 300
 
 
 def data(b=64, seed=0):
     rng = np.random.default_rng(seed)
-    scores = rng.integers(0, 40, size=(b, V)).astype(np.float32)   # many ties
+    scores = rng.integers(0, 40, size=(b, V)).astype(np.float32)  # many ties
     targets = rng.integers(1, V, size=b)
-    scores[:4, 0] = 1e9          # column 0 (padding) scores highest: must never count
-    scores[4, :] = 1.0           # a row where everything ties with the target
+    scores[:4, 0] = 1e9  # column 0 (padding) scores highest: must never count
+    scores[4, :] = 1.0  # a row where everything ties with the target
     return scores, targets
 
 
@@ -94,7 +100,7 @@ def test_float32_under_mixed_float16():
         keras.config.set_dtype_policy("float32")
     assert all(keras.backend.standardize_dtype(v.dtype) == "float32" for v in result.values())
     assert all(v.dtype == "float32" for v in metric.variables)
-    ref = ranking_metrics_numpy(scores, targets)   # integer scores are exact in float16
+    ref = ranking_metrics_numpy(scores, targets)  # integer scores are exact in float16
     for key, value in result.items():
         assert float(value) == pytest.approx(ref[key], rel=1e-5, abs=1e-4)
 

@@ -20,28 +20,43 @@ TARGETS = np.array([2, 5, 7], np.int32)
 
 
 def small_model(method: MethodConfig, backbone: str = "gru4rec"):
-    model = build_model(method, backbone=backbone, num_items=12, num_users=3, embedding_dim=8, hidden_units=8)
+    model = build_model(
+        method, backbone=backbone, num_items=12, num_users=3, embedding_dim=8, hidden_units=8
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     return model
 
 
 def test_method_presets_are_the_papers_points_of_the_method_space():
     vanilla = MethodConfig.preset("vanilla")
-    assert (vanilla.context, vanilla.flags, vanilla.fp_target_weight, vanilla.fp_lambda) == ("all", False, 1.0, 0.0)
+    assert (vanilla.context, vanilla.flags, vanilla.fp_target_weight, vanilla.fp_lambda) == (
+        "all",
+        False,
+        1.0,
+        0.0,
+    )
     simple = MethodConfig.preset("fp-simple")
-    assert (simple.context, simple.fp_target_weight, simple.fp_lambda, simple.fp_targets) == ("positives", 0.0, 0.0, False)
+    assert (simple.context, simple.fp_target_weight, simple.fp_lambda, simple.fp_targets) == (
+        "positives",
+        0.0,
+        0.0,
+        False,
+    )
     metric = MethodConfig.preset("fp-metric")
     assert metric.fp_lambda > 0 and metric.aggregation == "mean"
     ada = MethodConfig.preset("fp-adametric", context="all", fp_target_weight=0.5)
     assert ada.aggregation == "adaptive" and ada.flags and ada.fp_targets
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"method": "fp-magic"}, "unknown method"),
-    ({"method": "fp-simple", "context": "skips"}, "unknown context"),
-    ({"method": "fp-simple", "fp_target_weight": 1.5}, "fp-target-weight"),
-    ({"method": "fp-metric", "fp_lambda": -1.0}, "lambda"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "fp-magic"}, "unknown method"),
+        ({"method": "fp-simple", "context": "skips"}, "unknown context"),
+        ({"method": "fp-simple", "fp_target_weight": 1.5}, "fp-target-weight"),
+        ({"method": "fp-metric", "fp_lambda": -1.0}, "lambda"),
+    ],
+)
 def test_bad_method_settings_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         MethodConfig.preset(**kwargs)
@@ -69,13 +84,24 @@ def test_loss_is_weighted_cross_entropy_plus_lambda_times_fp_term():
     weight = np.where(FEATURES["target_is_fp"], 0.5, 1.0).astype(np.float32)
     total = float(model.compute_loss(FEATURES, TARGETS, y_pred, weight))
     logits = y_pred["logits"].numpy().astype(np.float64)
-    log_softmax = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) - logits.max(1, keepdims=True)
+    log_softmax = (
+        logits
+        - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True))
+        - logits.max(1, keepdims=True)
+    )
     ce = -log_softmax[np.arange(3), TARGETS]
     expected_ce = (ce * weight).sum() / weight.sum()
     table = model.item_embedding.embeddings
-    fp_term = float(model.fp_term(y_pred["session_embedding"], tf.gather(table, TARGETS), tf.gather(table, FEATURES["fp_items"]),
-                                  FEATURES["fp_items"] != 0, model.user_embedding(FEATURES["users"]),
-                                  ~FEATURES["target_is_fp"])["fp_term"])
+    fp_term = float(
+        model.fp_term(
+            y_pred["session_embedding"],
+            tf.gather(table, TARGETS),
+            tf.gather(table, FEATURES["fp_items"]),
+            FEATURES["fp_items"] != 0,
+            model.user_embedding(FEATURES["users"]),
+            ~FEATURES["target_is_fp"],
+        )["fp_term"]
+    )
     assert fp_term > 0
     assert total == pytest.approx(expected_ce + 0.7 * fp_term, rel=1e-5)
     assert float(model.ce_tracker.result()) == pytest.approx(expected_ce, rel=1e-5)
@@ -117,4 +143,6 @@ def test_ranking_metrics_are_computed_on_evaluation_steps_only():
     model = small_model(MethodConfig.preset("vanilla"))
     assert model.train_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == 0.0
     model.reset_metrics()
-    assert model.test_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == pytest.approx(100.0)
+    assert model.test_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == pytest.approx(
+        100.0
+    )

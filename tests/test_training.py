@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 
 from fpam_tf import datasets
-from fpam_tf.training.experiment import Experiment
-from fpam_tf.training.loop import NaNLossError, train
-from fpam_tf.training.results import write_test_results
 from fpam_tf.backbones import BACKBONES
 from fpam_tf.errors import ConfigError
 from fpam_tf.methods import METHODS, MethodConfig
-from fpam_tf.training.run_dir import RunConfig, RunDir
 from fpam_tf.protocol import ProtocolData
+from fpam_tf.training.experiment import Experiment
+from fpam_tf.training.loop import NaNLossError, train
+from fpam_tf.training.results import write_test_results
+from fpam_tf.training.run_dir import RunConfig, RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"num_sessions": 600, "num_users": 60, "num_items": 300}
@@ -38,8 +38,16 @@ def small_data(tfds_dir):
 
 
 def small_config(**overrides):
-    values = dict(dataset="synthetic", model="gru4rec", method=MethodConfig.preset("fp-adametric"), batch_size=128,
-                  epochs=1, embedding_dim=16, hidden_units=16, dataset_options=SMALL)
+    values = dict(
+        dataset="synthetic",
+        model="gru4rec",
+        method=MethodConfig.preset("fp-adametric"),
+        batch_size=128,
+        epochs=1,
+        embedding_dim=16,
+        hidden_units=16,
+        dataset_options=SMALL,
+    )
     values.update(overrides)
     return RunConfig(**values)
 
@@ -59,22 +67,57 @@ def test_every_backbone_and_method_trains_an_epoch(backbone, method, small_data,
 
 def run_cli(args, **kwargs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "fpam_tf.train", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "fpam_tf.train", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        **kwargs,
+    )
 
 
 def cli_args(run_dir, tfds_dir, *extra):
     options = [f"--dataset-option={k}={v}" for k, v in SMALL.items()]
-    return ["--dataset", "synthetic", "--model", "narm", "--method", "fp-adametric", "--batch-size", "128",
-            "--embedding-dim", "16", "--hidden-units", "16", "--run-dir", str(run_dir), "--tfds-dir", str(tfds_dir),
-            *options, *extra]
+    return [
+        "--dataset",
+        "synthetic",
+        "--model",
+        "narm",
+        "--method",
+        "fp-adametric",
+        "--batch-size",
+        "128",
+        "--embedding-dim",
+        "16",
+        "--hidden-units",
+        "16",
+        "--run-dir",
+        str(run_dir),
+        "--tfds-dir",
+        str(tfds_dir),
+        *options,
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tfds_dir, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "narm"
     export_base = run_dir.parent / "saved_models"
-    result = run_cli(cli_args(run_dir, tfds_dir, "--epochs", "2", "--quiet", "--export", "--export-base", str(export_base)))
+    result = run_cli(
+        cli_args(
+            run_dir,
+            tfds_dir,
+            "--epochs",
+            "2",
+            "--quiet",
+            "--export",
+            "--export-base",
+            str(export_base),
+        )
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return RunDir(run_dir), result
 
@@ -83,17 +126,27 @@ def test_train_cli_writes_config_checkpoints_and_test_metrics(finished_run):
     run_dir, result = finished_run
     assert "| MRR |" in result.stdout
     metrics = json.loads(run_dir.metrics_json.read_text())
-    assert metrics["model"] == "narm" and metrics["method"] == "fp-adametric" and metrics["units"] == "percent"
-    assert set(metrics["metrics"]) == {f"{m}@{k}" for m in ("hr", "mrr", "ndcg") for k in (5, 10, 20, 50, 100)}
+    assert (
+        metrics["model"] == "narm"
+        and metrics["method"] == "fp-adametric"
+        and metrics["units"] == "percent"
+    )
+    assert set(metrics["metrics"]) == {
+        f"{m}@{k}" for m in ("hr", "mrr", "ndcg") for k in (5, 10, 20, 50, 100)
+    }
     assert "| HR |" in run_dir.metrics_md.read_text()
     assert run_dir.read_config().model == "narm"
     assert len(run_dir.vocabulary.read_text().splitlines()) > 100
     progress = json.loads(run_dir.progress.read_text())
     assert progress["epoch"] == 2 and len(progress["history"]) == 2
-    assert (run_dir.path.parent / "saved_models" / "narm" / "1" / "saved_model.pb").is_file()  # train --export
+    assert (
+        run_dir.path.parent / "saved_models" / "narm" / "1" / "saved_model.pb"
+    ).is_file()  # train --export
 
 
-def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_projector(finished_run):
+def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_projector(
+    finished_run,
+):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir, _ = finished_run
@@ -105,7 +158,9 @@ def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_p
     assert "_hparams_/session_start_info" in hparams.Tags()["tensors"]
     projector = run_dir.logs / "projector"
     assert (projector / "projector_config.pbtxt").is_file()
-    kinds = {line.split("\t")[0] for line in (projector / "metadata.tsv").read_text().splitlines()[1:]}
+    kinds = {
+        line.split("\t")[0] for line in (projector / "metadata.tsv").read_text().splitlines()[1:]
+    }
     assert kinds == {"session", "true positive", "false positive"}
 
 
@@ -140,11 +195,26 @@ def test_evaluate_without_a_trained_model_is_a_clear_error(tmp_path):
 def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_path):
     run_dir = RunDir(tmp_path / "run")
     # 60 of the epoch's 326 steps: room to kill it after its second checkpoint (step 10), before the epoch ends.
-    args = cli_args(run_dir.path, tfds_dir, "--epochs", "1", "--batch-size", "16", "--checkpoint-steps", "5",
-                    "--max-steps-per-epoch", "60")
+    args = cli_args(
+        run_dir.path,
+        tfds_dir,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--checkpoint-steps",
+        "5",
+        "--max-steps-per-epoch",
+        "60",
+    )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen([sys.executable, "-m", "fpam_tf.train", *args, "--quiet"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fpam_tf.train", *args, "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 600
     while time.time() < deadline and process.poll() is None:
         if run_dir.progress.is_file() and json.loads(run_dir.progress.read_text())["step"] >= 10:
@@ -161,7 +231,9 @@ def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_p
     assert progress["epoch"] == 1 and progress["global_step"] == 60
 
 
-def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(small_data, tmp_path, monkeypatch):
+def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
+    small_data, tmp_path, monkeypatch
+):
     config = small_config()
     experiment = Experiment.create(config, data=small_data)
     run_dir = RunDir(tmp_path / "run")
@@ -189,8 +261,16 @@ def test_on_synthetic_data_fp_simple_and_fp_adametric_beat_vanilla(tmp_path, tfd
     data = ProtocolData.from_sessions(prepared.splits)
     mrr = {}
     for method in ("vanilla", "fp-simple", "fp-adametric"):
-        config = small_config(model="gru4rec", method=MethodConfig.preset(method), epochs=3, batch_size=256,
-                              embedding_dim=32, hidden_units=32, dataset_options=options, seed=0)
+        config = small_config(
+            model="gru4rec",
+            method=MethodConfig.preset(method),
+            epochs=3,
+            batch_size=256,
+            embedding_dim=32,
+            hidden_units=32,
+            dataset_options=options,
+            seed=0,
+        )
         experiment = Experiment.create(config, data=data)
         run_dir = RunDir(tmp_path / method)
         run_dir.claim(config)

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from fpam_tf.backbones import SRGNN
 from fpam_tf.errors import ConfigError
 from fpam_tf.events import SessionRecord, Sessions, split_sessions
 from fpam_tf.input_pipeline import BatchOptions, make_dataset
-from fpam_tf.vocabulary import EncodedSessions, Vocabulary
 from fpam_tf.protocol import ProtocolData
-from fpam_tf.backbones import SRGNN
+from fpam_tf.vocabulary import EncodedSessions, Vocabulary
 from fpam_tf.windows import build_windows, user_fp_items
 
 # Items a..f; uppercase = the play was skipped (FP).
@@ -20,8 +20,12 @@ HAND_MADE = [
 
 
 def encode(specs, vocabulary="abcdef"):
-    records = [SessionRecord(sid, user, i, [x.lower() for x in s.split()], [x.isupper() for x in s.split()])
-               for i, (sid, user, s) in enumerate(specs)]
+    records = [
+        SessionRecord(
+            sid, user, i, [x.lower() for x in s.split()], [x.isupper() for x in s.split()]
+        )
+        for i, (sid, user, s) in enumerate(specs)
+    ]
     sessions = Sessions.from_records(records)
     users = Vocabulary(sorted({u for _, u, _ in specs if u}))
     return EncodedSessions.encode(sessions, Vocabulary(list(vocabulary)), users), users
@@ -55,13 +59,17 @@ def test_full_context_windows_keep_fps_in_the_prefix_with_their_flags():
     w = windows_of(HAND_MADE[:2], context="all", fp_targets=False, require_positive_before=False)
     assert [names(p) for p in w.prefixes()] == ["a", "abc", "abcde", "b", "ba"]
     assert [f.tolist() for f in w.prefix_flags()][2] == [0, 0, 1, 0, 1]
-    assert [f.tolist() for f in w.prefix_flags()][3] == [1]  # prefix of only an FP is allowed in training
+    assert [f.tolist() for f in w.prefix_flags()][3] == [
+        1
+    ]  # prefix of only an FP is allowed in training
 
 
 def test_evaluation_windows_have_identical_targets_for_every_context():
     encoded, _ = encode(HAND_MADE)
     full = build_windows(encoded, context="all", fp_targets=False, require_positive_before=True)
-    positives = build_windows(encoded, context="positives", fp_targets=False, require_positive_before=True)
+    positives = build_windows(
+        encoded, context="positives", fp_targets=False, require_positive_before=True
+    )
     np.testing.assert_array_equal(full.targets, positives.targets)
     np.testing.assert_array_equal(full.session_index, positives.session_index)
     # s2's "a" has only a skipped play before it: no evaluation window there.
@@ -69,25 +77,47 @@ def test_evaluation_windows_have_identical_targets_for_every_context():
     assert [names(p) for p in full.prefixes()] == ["a", "abc", "abcde", "ba", "aa"]
 
 
-@pytest.mark.parametrize("scope, expected", [
-    ("session", ["ce", "ce", "ce", "b", "a"]),
-    ("prefix", ["", "c", "ce", "b", "a"]),
-])
+@pytest.mark.parametrize(
+    "scope, expected",
+    [
+        ("session", ["ce", "ce", "ce", "b", "a"]),
+        ("prefix", ["", "c", "ce", "b", "a"]),
+    ],
+)
 def test_fp_side_sequence_scopes(scope, expected):
-    w = windows_of(HAND_MADE, context="positives", fp_targets=False, require_positive_before=True, fp_scope=scope)
+    w = windows_of(
+        HAND_MADE,
+        context="positives",
+        fp_targets=False,
+        require_positive_before=True,
+        fp_scope=scope,
+    )
     assert [names(f) for f in w.fp_sequences()] == expected
 
 
 def test_user_scope_holds_the_users_train_fps_and_nothing_for_anonymous_sessions():
     encoded, users = encode(HAND_MADE)
-    w = build_windows(encoded, context="positives", fp_targets=False, require_positive_before=True,
-                      fp_scope="user", user_fp=user_fp_items(encoded, len(users)))
+    w = build_windows(
+        encoded,
+        context="positives",
+        fp_targets=False,
+        require_positive_before=True,
+        fp_scope="user",
+        user_fp=user_fp_items(encoded, len(users)),
+    )
     assert [names(f) for f in w.fp_sequences()] == ["ceb", "ceb", "ceb", "ceb", ""]
 
 
 def test_prefix_and_fp_sequences_are_truncated_to_the_most_recent():
     long_session = [("s", "u", " ".join(["a", "B"] * 40 + ["c"]))]
-    w = windows_of(long_session, context="all", fp_targets=True, require_positive_before=False, max_prefix=50, max_fp=7)
+    w = windows_of(
+        long_session,
+        context="all",
+        fp_targets=True,
+        require_positive_before=False,
+        max_prefix=50,
+        max_fp=7,
+    )
     assert max(len(p) for p in w.prefixes()) == 50
     np.testing.assert_array_equal(w.prefixes()[-1], np.array([1, 2] * 25))
     assert max(len(f) for f in w.fp_sequences()) == 7
@@ -105,27 +135,38 @@ def test_unknown_context_and_scope_are_config_errors():
     with pytest.raises(ConfigError, match="context"):
         build_windows(encoded, context="skips", fp_targets=False, require_positive_before=True)
     with pytest.raises(ConfigError, match="FP scope"):
-        build_windows(encoded, context="all", fp_targets=False, require_positive_before=True, fp_scope="week")
+        build_windows(
+            encoded, context="all", fp_targets=False, require_positive_before=True, fp_scope="week"
+        )
 
 
 def test_vocabulary_orders_by_train_frequency_then_id_and_round_trips(tmp_path):
     vocabulary = Vocabulary.from_counts(np.array(list("bbbbbaaaaacccccczzzz")), min_count=5)
     assert vocabulary.ids.tolist() == ["c", "a", "b"]  # z occurs 4 times: out
     assert vocabulary.lookup(["a", "z", "c"]).tolist() == [2, 0, 1]
-    assert Vocabulary.load(vocabulary.save(tmp_path / "vocabulary.txt")).ids.tolist() == ["c", "a", "b"]
+    assert Vocabulary.load(vocabulary.save(tmp_path / "vocabulary.txt")).ids.tolist() == [
+        "c",
+        "a",
+        "b",
+    ]
 
 
 def test_split_is_chronological_with_ties_broken_by_session_id():
     records = [SessionRecord(f"s{i:02d}", "", 100 - (i // 2), ["a"], [False]) for i in range(10)]
     splits = split_sessions(Sessions.from_records(records))
     assert [len(splits[k]) for k in ("train", "validation", "test")] == [8, 1, 1]
-    assert splits["train"].session_ids[:2].tolist() == ["s08", "s09"]  # earliest start first, then by id
+    assert splits["train"].session_ids[:2].tolist() == [
+        "s08",
+        "s09",
+    ]  # earliest start first, then by id
     assert splits["test"].session_ids.tolist() == ["s01"]
 
 
 def test_protocol_data_counts_window_families():
     sessions = Sessions.from_records(
-        SessionRecord(f"s{i}", "", i, list("abcab"), [False, True, False, False, False]) for i in range(10))
+        SessionRecord(f"s{i}", "", i, list("abcab"), [False, True, False, False, False])
+        for i in range(10)
+    )
     data = ProtocolData.from_sessions(split_sessions(sessions), min_count=5)
     stats = data.stats(split_sessions(sessions))
     assert stats["vocab_size"] == 3
@@ -151,11 +192,16 @@ def test_batches_are_padded_dense_with_lengths_and_fp_side_sequences():
 
 def test_training_batches_cover_every_window_once_per_epoch_and_reshuffle():
     sessions = Sessions.from_records(
-        SessionRecord(f"s{i}", "", i, list("abcdef"[: 2 + i % 5]), [False] * (2 + i % 5)) for i in range(300))
+        SessionRecord(f"s{i}", "", i, list("abcdef"[: 2 + i % 5]), [False] * (2 + i % 5))
+        for i in range(300)
+    )
     encoded = EncodedSessions.encode(sessions, Vocabulary(list("abcdef")), Vocabulary([]))
     w = build_windows(encoded, context="all", fp_targets=True, require_positive_before=False)
     dataset = make_dataset(w, batch_size=16, shuffle=True, seed=3, bucket_batches=4)
-    epochs = [np.concatenate([f["lengths"].numpy() * 100 + t.numpy() for f, t, _ in dataset]) for _ in range(2)]
+    epochs = [
+        np.concatenate([f["lengths"].numpy() * 100 + t.numpy() for f, t, _ in dataset])
+        for _ in range(2)
+    ]
     expected = np.sort(w.prefix_lengths * 100 + w.targets)
     for epoch in epochs:
         np.testing.assert_array_equal(np.sort(epoch), expected)

@@ -94,7 +94,9 @@ class SessionEncoder(keras.layers.Layer):
     def embedding_dim(input_shape: dict) -> int:
         dim = input_shape["sequence"][-1]
         if dim is None:
-            raise ValueError("the last axis of inputs['sequence'] (the item embedding dim D) must be known")
+            raise ValueError(
+                "the last axis of inputs['sequence'] (the item embedding dim D) must be known"
+            )
         return int(dim)
 
     def compute_output_shape(self, input_shape):

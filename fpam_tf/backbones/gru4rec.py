@@ -44,7 +44,7 @@ class GRU4Rec(SessionEncoder):
     def call(self, inputs, training=False):
         mask = ops.cast(inputs["mask"], "bool")
         x = self.masked(self.position_inputs(inputs), mask)
-        last = self.gru(x, mask=mask, training=training)   # state at the last real step [B, H]
+        last = self.gru(x, mask=mask, training=training)  # state at the last real step [B, H]
         return self.project(self.drop(last, training=training))
 
     def get_config(self):

@@ -25,16 +25,24 @@ class NARM(SessionEncoder):
     Shapes: inputs["sequence"] [B, T, D], inputs["mask"] bool [B, T] -> e_seq [B, D].
     """
 
-    def __init__(self, hidden_units: int = 100, embedding_dropout: float = 0.25,
-                 context_dropout: float = 0.5, **kwargs):
+    def __init__(
+        self,
+        hidden_units: int = 100,
+        embedding_dropout: float = 0.25,
+        context_dropout: float = 0.5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.hidden_units = int(hidden_units)
         self.embedding_dropout = float(embedding_dropout)
         self.context_dropout = float(context_dropout)
         p = self.dtype_policy
-        self.input_drop = keras.layers.Dropout(self.embedding_dropout, dtype=p, name="embedding_dropout")
-        self.gru = keras.layers.GRU(self.hidden_units, return_sequences=True, return_state=True,
-                                    dtype=p, name="gru")
+        self.input_drop = keras.layers.Dropout(
+            self.embedding_dropout, dtype=p, name="embedding_dropout"
+        )
+        self.gru = keras.layers.GRU(
+            self.hidden_units, return_sequences=True, return_state=True, dtype=p, name="gru"
+        )
         self.a1 = keras.layers.Dense(self.hidden_units, use_bias=False, dtype=p, name="A1")
         self.a2 = keras.layers.Dense(self.hidden_units, use_bias=False, dtype=p, name="A2")
         self.v = keras.layers.Dense(1, use_bias=False, dtype=p, name="v")
@@ -57,17 +65,20 @@ class NARM(SessionEncoder):
         mask = ops.cast(inputs["mask"], "bool")
         x = self.masked(self.position_inputs(inputs), mask)
         x = self.input_drop(x, training=training)
-        states, last = self.gru(x, mask=mask, training=training)        # [B,T,H], [B,H]
+        states, last = self.gru(x, mask=mask, training=training)  # [B,T,H], [B,H]
         states = self.masked(states, mask)
         q = ops.sigmoid(ops.expand_dims(self.a1(last), 1) + self.a2(states))  # [B,T,H]
-        alpha = self.masked(self.v(q), mask)                            # [B,T,1]
-        c_local = ops.sum(alpha * states, axis=1)                       # [B,H]
-        c_t = ops.concatenate([last, c_local], axis=-1)                 # [B,2H] = [c_g; c_l]
+        alpha = self.masked(self.v(q), mask)  # [B,T,1]
+        c_local = ops.sum(alpha * states, axis=1)  # [B,H]
+        c_t = ops.concatenate([last, c_local], axis=-1)  # [B,2H] = [c_g; c_l]
         c_t = self.ct_drop(c_t, training=training)
         return self.bilinear(c_t)
 
     def get_config(self):
         config = super().get_config()
-        config.update(hidden_units=self.hidden_units, embedding_dropout=self.embedding_dropout,
-                      context_dropout=self.context_dropout)
+        config.update(
+            hidden_units=self.hidden_units,
+            embedding_dropout=self.embedding_dropout,
+            context_dropout=self.context_dropout,
+        )
         return config

@@ -54,7 +54,9 @@ class SRGNN(SessionEncoder):
         length = tf.shape(items)[1]
         positions = tf.range(length)
         same = tf.equal(items[:, :, None], items[:, None, :])
-        first = tf.argmax(tf.cast(same, tf.int32), axis=2, output_type=tf.int32)  # first position holding the same item
+        first = tf.argmax(
+            tf.cast(same, tf.int32), axis=2, output_type=tf.int32
+        )  # first position holding the same item
         is_first = tf.logical_and(tf.equal(first, positions[None, :]), mask)
         node_of_first = tf.cumsum(tf.cast(is_first, tf.int32), axis=1) - 1
         alias = tf.where(mask, tf.gather(node_of_first, first, batch_dims=1), 0)
@@ -76,8 +78,13 @@ class SRGNN(SessionEncoder):
     def feature_inputs(self, features: dict, item_embedding) -> dict:
         """The graph of :meth:`prefix_features` with its nodes embedded by the shared item table."""
         nodes = features["nodes"]
-        return {"nodes": item_embedding(nodes), "node_mask": ops.not_equal(nodes, 0),
-                "adj_in": features["adj_in"], "adj_out": features["adj_out"], "alias": features["alias"]}
+        return {
+            "nodes": item_embedding(nodes),
+            "node_mask": ops.not_equal(nodes, 0),
+            "adj_in": features["adj_in"],
+            "adj_out": features["adj_out"],
+            "alias": features["alias"],
+        }
 
     def __init__(self, hidden_units: int | None = None, steps: int = 1, **kwargs):
         super().__init__(**kwargs)
@@ -92,15 +99,19 @@ class SRGNN(SessionEncoder):
         p = self.dtype_policy
         b = input_shape["sequence"][0]
         if h != d:
-            self.node_projection = keras.layers.Dense(h, use_bias=False, dtype=p, name="node_projection")
+            self.node_projection = keras.layers.Dense(
+                h, use_bias=False, dtype=p, name="node_projection"
+            )
             self.node_projection.build((b, d))
-        self.edge_in = keras.layers.Dense(h, dtype=p, name="W_in")      # bias: reference's linear_edge_in
+        self.edge_in = keras.layers.Dense(
+            h, dtype=p, name="W_in"
+        )  # bias: reference's linear_edge_in
         self.edge_out = keras.layers.Dense(h, dtype=p, name="W_out")
         self.b_in = self.add_weight(shape=(h,), initializer="zeros", name="b_in")
         self.b_out = self.add_weight(shape=(h,), initializer="zeros", name="b_out")
-        self.gate_a = keras.layers.Dense(3 * h, dtype=p, name="gates_a")   # W_r, W_z, W_o on a
-        self.gate_v = keras.layers.Dense(3 * h, dtype=p, name="gates_v")   # U_r, U_z, U_o on v
-        self.w1 = keras.layers.Dense(h, dtype=p, name="W1")                # its bias is c
+        self.gate_a = keras.layers.Dense(3 * h, dtype=p, name="gates_a")  # W_r, W_z, W_o on a
+        self.gate_v = keras.layers.Dense(3 * h, dtype=p, name="gates_v")  # U_r, U_z, U_o on v
+        self.w1 = keras.layers.Dense(h, dtype=p, name="W1")  # its bias is c
         self.w2 = keras.layers.Dense(h, use_bias=False, dtype=p, name="W2")
         self.q = keras.layers.Dense(1, use_bias=False, dtype=p, name="q")
         self.w3 = keras.layers.Dense(d, dtype=p, name="W3")
@@ -115,15 +126,17 @@ class SRGNN(SessionEncoder):
         h = self._h
         a_in = ops.matmul(adj_in, self.edge_in(v)) + self.b_in
         a_out = ops.matmul(adj_out, self.edge_out(v)) + self.b_out
-        a = ops.concatenate([a_in, a_out], axis=-1)                  # [B,N,2H]
+        a = ops.concatenate([a_in, a_out], axis=-1)  # [B,N,2H]
         gi = self.gate_a(a)
         gh = self.gate_v(v)
-        i_r, i_z, i_n = gi[..., :h], gi[..., h:2 * h], gi[..., 2 * h:]
-        h_r, h_z, h_n = gh[..., :h], gh[..., h:2 * h], gh[..., 2 * h:]
+        i_r, i_z, i_n = gi[..., :h], gi[..., h : 2 * h], gi[..., 2 * h :]
+        h_r, h_z, h_n = gh[..., :h], gh[..., h : 2 * h], gh[..., 2 * h :]
         reset = ops.sigmoid(i_r + h_r)
         update = ops.sigmoid(i_z + h_z)
-        candidate = ops.tanh(i_n + reset * h_n)     # reference code: r applied to U_o v (incl. bias)
-        v = candidate + update * (v - candidate)    # = (1 - z) * candidate + z * v, as in the reference
+        candidate = ops.tanh(i_n + reset * h_n)  # reference code: r applied to U_o v (incl. bias)
+        v = candidate + update * (
+            v - candidate
+        )  # = (1 - z) * candidate + z * v, as in the reference
         return self.masked(v, node_mask)
 
     def call(self, inputs, training=False):
@@ -140,8 +153,10 @@ class SRGNN(SessionEncoder):
         for _ in range(self.steps):
             v = self.gnn_step(v, adj_in, adj_out, node_mask)
         alias = ops.where(mask, ops.cast(inputs["alias"], "int32"), 0)
-        idx = ops.broadcast_to(ops.expand_dims(alias, -1), (ops.shape(alias)[0], ops.shape(alias)[1], self._h))
-        states = ops.take_along_axis(v, idx, axis=1)                 # [B,T,H]
+        idx = ops.broadcast_to(
+            ops.expand_dims(alias, -1), (ops.shape(alias)[0], ops.shape(alias)[1], self._h)
+        )
+        states = ops.take_along_axis(v, idx, axis=1)  # [B,T,H]
         context = inputs.get("context")
         if context is not None:
             ctx = ops.cast(context, dt)
@@ -149,9 +164,9 @@ class SRGNN(SessionEncoder):
                 ctx = self.node_projection(ctx)
             states = states + ctx
         states = self.masked(states, mask)
-        v_n = self.gather_last(states, mask)                          # s_l [B,H]
+        v_n = self.gather_last(states, mask)  # s_l [B,H]
         pre = ops.expand_dims(self.w1(v_n), 1) + self.w2(states)
-        alpha = self.masked(self.q(ops.sigmoid(pre)), mask)           # [B,T,1]
+        alpha = self.masked(self.q(ops.sigmoid(pre)), mask)  # [B,T,1]
         s_g = ops.sum(alpha * states, axis=1)
         return self.w3(ops.concatenate([v_n, s_g], axis=-1))
 

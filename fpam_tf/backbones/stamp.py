@@ -31,7 +31,7 @@ class STAMP(SessionEncoder):
         p = self.dtype_policy
         self.w1 = keras.layers.Dense(d, use_bias=False, dtype=p, name="W1")
         self.w2 = keras.layers.Dense(d, use_bias=False, dtype=p, name="W2")
-        self.w3 = keras.layers.Dense(d, use_bias=True, dtype=p, name="W3")   # its bias is b_a
+        self.w3 = keras.layers.Dense(d, use_bias=True, dtype=p, name="W3")  # its bias is b_a
         self.w0 = keras.layers.Dense(1, use_bias=False, dtype=p, name="w0")
         self.mlp_a = keras.layers.Dense(d, activation="tanh", dtype=p, name="mlp_a")
         self.mlp_b = keras.layers.Dense(d, activation="tanh", dtype=p, name="mlp_b")
@@ -41,14 +41,14 @@ class STAMP(SessionEncoder):
 
     def call(self, inputs, training=False):
         mask = ops.cast(inputs["mask"], "bool")
-        x = self.masked(self.position_inputs(inputs), mask)                      # [B,T,D]
-        count = ops.sum(ops.cast(mask, x.dtype), axis=1, keepdims=True)          # [B,1]
-        m_s = ops.sum(x, axis=1) / count                                         # [B,D]
-        m_t = self.gather_last(x, mask)                                          # [B,D]
-        pre = self.w1(x) + ops.expand_dims(self.w2(m_t) + self.w3(m_s), 1)      # [B,T,D]
-        alpha = self.masked(self.w0(ops.sigmoid(pre)), mask)                     # [B,T,1]
-        m_a = ops.sum(alpha * x, axis=1)                                         # [B,D]
+        x = self.masked(self.position_inputs(inputs), mask)  # [B,T,D]
+        count = ops.sum(ops.cast(mask, x.dtype), axis=1, keepdims=True)  # [B,1]
+        m_s = ops.sum(x, axis=1) / count  # [B,D]
+        m_t = self.gather_last(x, mask)  # [B,D]
+        pre = self.w1(x) + ops.expand_dims(self.w2(m_t) + self.w3(m_s), 1)  # [B,T,D]
+        alpha = self.masked(self.w0(ops.sigmoid(pre)), mask)  # [B,T,1]
+        m_a = ops.sum(alpha * x, axis=1)  # [B,D]
         return self.mlp_a(m_a) * self.mlp_b(m_t)
 
     def get_config(self):
-        return super().get_config()   # no hyper-parameters: all sizes follow D
+        return super().get_config()  # no hyper-parameters: all sizes follow D

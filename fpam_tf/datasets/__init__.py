@@ -22,9 +22,14 @@ from fpam_tf.registry import Registry
 DATASETS: Registry[str] = Registry("dataset")
 DATASETS.register("lastfm", "LastfmBuilder", "Last.fm 1K; skip = play time < 30 s")
 DATASETS.register("spotify", "SpotifyBuilder", "Spotify MSSD CSVs; skip = skip_2")
-DATASETS.register("amazon-movies", "AmazonMoviesBuilder",
-                  "Amazon Movies & TV or MovieLens ratings; FP = rating < 2")
-DATASETS.register("synthetic", "SyntheticBuilder", "generated listening logs with known skips, no download")
+DATASETS.register(
+    "amazon-movies",
+    "AmazonMoviesBuilder",
+    "Amazon Movies & TV or MovieLens ratings; FP = rating < 2",
+)
+DATASETS.register(
+    "synthetic", "SyntheticBuilder", "generated listening logs with known skips, no download"
+)
 DEFAULT_TFDS_DIR = "~/.cache/fpam_tf/tfds"
 
 
@@ -60,7 +65,9 @@ def builder_of(name: str):
     return getattr(importlib.import_module("fpam_tf.datasets.tfds_builders"), class_name)
 
 
-def load(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options) -> PreparedDataset:
+def load(
+    name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options
+) -> PreparedDataset:
     """Prepares dataset ``name`` from ``data_dir`` (unless already prepared) and reads back its three splits.
 
     Args:

@@ -58,7 +58,7 @@ class BadRowReport:
         return {"counts": dict(self.counts), "examples": [row._asdict() for row in self.examples]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "BadRowReport":
+    def from_json(cls, data: dict) -> BadRowReport:
         return cls(
             counts={str(k): int(v) for k, v in data.get("counts", {}).items()},
             examples=tuple(BadRow(**row) for row in data.get("examples", [])),

@@ -14,8 +14,9 @@ import contextlib
 import datetime as dt
 import io
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -55,7 +56,9 @@ def _open_lines(source: Path) -> Iterator[tuple[str, TextIO]]:
             member = next((m for m in tar.getmembers() if m.name.endswith(TSV_NAME)), None)
             if member is None:
                 raise DataError(f"the archive holds no {TSV_NAME}", path=source, fix=FIX)
-            stream = io.TextIOWrapper(tar.extractfile(member), encoding="utf-8", errors="replace", newline="")
+            stream = io.TextIOWrapper(
+                tar.extractfile(member), encoding="utf-8", errors="replace", newline=""
+            )
             yield f"{source}[{member.name}]", stream
     else:
         with open_text(source) as stream:
@@ -66,7 +69,7 @@ def parse_timestamp(text: str) -> int:
     """Seconds since the epoch of an ISO-8601 timestamp; one without a zone is taken as UTC."""
     moment = dt.datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp())
 
 
@@ -77,16 +80,25 @@ def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], li
         for line_number, line in enumerate(stream, start=1):
             fields = line.rstrip("\r\n").split("\t")
             if len(fields) != NUM_FIELDS:
-                bad_rows.add(name, line_number, "wrong column count",
-                             f"expected {NUM_FIELDS} tab-separated fields, found {len(fields)}",
-                             "each row must be: user id, timestamp, artist MBID, artist name, track MBID, track name")
+                bad_rows.add(
+                    name,
+                    line_number,
+                    "wrong column count",
+                    f"expected {NUM_FIELDS} tab-separated fields, found {len(fields)}",
+                    "each row must be: user id, timestamp, artist MBID, artist name, track MBID, track name",
+                )
                 continue
             user, stamp, _artist_id, artist, track_id, track = fields
             try:
                 seconds = parse_timestamp(stamp)
             except ValueError:
-                bad_rows.add(name, line_number, "bad timestamp", f"unparsable timestamp {stamp!r}",
-                             "write timestamps as ISO-8601 UTC, e.g. 2009-05-04T23:08:57Z")
+                bad_rows.add(
+                    name,
+                    line_number,
+                    "bad timestamp",
+                    f"unparsable timestamp {stamp!r}",
+                    "write timestamps as ISO-8601 UTC, e.g. 2009-05-04T23:08:57Z",
+                )
                 continue
             times, items = plays.setdefault(user, ([], []))
             times.append(seconds)
@@ -94,8 +106,9 @@ def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], li
     return plays
 
 
-def user_sessions(user: str, times: list[int], items: list[str], *, gap_seconds: int,
-                  skip_seconds: int) -> list[SessionRecord]:
+def user_sessions(
+    user: str, times: list[int], items: list[str], *, gap_seconds: int, skip_seconds: int
+) -> list[SessionRecord]:
     """Sessions of one user: ascending time, split at gaps > ``gap_seconds``, FP = play time < ``skip_seconds``.
 
     The file lists a user's plays newest first, so rows are reversed before the stable sort: plays
@@ -112,13 +125,20 @@ def user_sessions(user: str, times: list[int], items: list[str], *, gap_seconds:
     is_fp = np.concatenate([play_time < skip_seconds, [False]]) & ~is_last
     bounds = np.concatenate([np.flatnonzero(starts_session), [len(stamps)]])
     return [
-        SessionRecord(f"{user}:{stamps[lo]}", user, int(stamps[lo]), keys[lo:hi], is_fp[lo:hi].tolist())
+        SessionRecord(
+            f"{user}:{stamps[lo]}", user, int(stamps[lo]), keys[lo:hi], is_fp[lo:hi].tolist()
+        )
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
 
 
-def read_sessions(source: Path, *, session_gap_minutes: float = 30, skip_seconds: float = 30,
-                  bad_rows: BadRows | None = None) -> list[SessionRecord]:
+def read_sessions(
+    source: Path,
+    *,
+    session_gap_minutes: float = 30,
+    skip_seconds: float = 30,
+    bad_rows: BadRows | None = None,
+) -> list[SessionRecord]:
     """All sessions of a Last.fm 1K file (see the module docstring), users in file order."""
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     plays = read_plays(source, bad_rows)
@@ -126,6 +146,9 @@ def read_sessions(source: Path, *, session_gap_minutes: float = 30, skip_seconds
         raise DataError("no valid rows", path=source, fix=FIX)
     sessions: list[SessionRecord] = []
     for user, (times, items) in plays.items():
-        sessions.extend(user_sessions(user, times, items, gap_seconds=session_gap_minutes * 60,
-                                      skip_seconds=skip_seconds))
+        sessions.extend(
+            user_sessions(
+                user, times, items, gap_seconds=session_gap_minutes * 60, skip_seconds=skip_seconds
+            )
+        )
     return sessions

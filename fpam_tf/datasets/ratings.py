@@ -48,7 +48,9 @@ def find_source(data_dir) -> Path:
     if path.is_dir():
         found = [path / name for name in FILE_NAMES if (path / name).is_file()]
         if not found:
-            raise DataError(f"none of {', '.join(FILE_NAMES)} in this directory", path=path, fix=FIX)
+            raise DataError(
+                f"none of {', '.join(FILE_NAMES)} in this directory", path=path, fix=FIX
+            )
         path = found[0]
     return require_nonempty(path, what="ratings file", fix=FIX)
 
@@ -57,7 +59,9 @@ def column_positions(columns: str) -> tuple[int, int, int, int]:
     """Positions of (user, item, rating, timestamp) in a header-less row, from e.g. ``"user,item,rating,timestamp"``."""
     names = [name.strip() for name in columns.split(",")]
     if sorted(names) != sorted(FIELDS):
-        raise ConfigError(f"columns {columns!r} must name each of {', '.join(FIELDS)} once, comma-separated")
+        raise ConfigError(
+            f"columns {columns!r} must name each of {', '.join(FIELDS)} once, comma-separated"
+        )
     return tuple(names.index(field) for field in FIELDS)
 
 
@@ -93,27 +97,44 @@ def _rows(source: Path, columns: str):
             yield reader.line_num, row, positions
 
 
-def read_ratings(source: Path, columns: str, bad_rows: BadRows) -> dict[str, tuple[list[int], list[str], list[float]]]:
+def read_ratings(
+    source: Path, columns: str, bad_rows: BadRows
+) -> dict[str, tuple[list[int], list[str], list[float]]]:
     """Per user, (timestamps in seconds, items, ratings) in file order; malformed rows go to ``bad_rows``."""
     ratings: dict[str, tuple[list[int], list[str], list[float]]] = {}
     for line_number, row, (user_at, item_at, rating_at, time_at) in _rows(source, columns):
         if not row or row == [""]:
             continue
         if len(row) != len(FIELDS):
-            bad_rows.add(source, line_number, "wrong column count", f"expected {len(FIELDS)} fields, found {len(row)}",
-                         "each row must be user, item, rating, timestamp")
+            bad_rows.add(
+                source,
+                line_number,
+                "wrong column count",
+                f"expected {len(FIELDS)} fields, found {len(row)}",
+                "each row must be user, item, rating, timestamp",
+            )
             continue
         try:
             rating = float(row[rating_at])
         except ValueError:
-            bad_rows.add(source, line_number, "bad number", f"unparsable rating {row[rating_at]!r}",
-                         "ratings are numbers, e.g. 4.0")
+            bad_rows.add(
+                source,
+                line_number,
+                "bad number",
+                f"unparsable rating {row[rating_at]!r}",
+                "ratings are numbers, e.g. 4.0",
+            )
             continue
         try:
             stamp = int(float(row[time_at]))
         except ValueError:
-            bad_rows.add(source, line_number, "bad timestamp", f"unparsable timestamp {row[time_at]!r}",
-                         "timestamps are Unix seconds (or milliseconds), e.g. 1362960000")
+            bad_rows.add(
+                source,
+                line_number,
+                "bad timestamp",
+                f"unparsable timestamp {row[time_at]!r}",
+                "timestamps are Unix seconds (or milliseconds), e.g. 1362960000",
+            )
             continue
         if stamp > MILLISECONDS_ABOVE:
             stamp //= 1000
@@ -124,8 +145,9 @@ def read_ratings(source: Path, columns: str, bad_rows: BadRows) -> dict[str, tup
     return ratings
 
 
-def user_sessions(user: str, times: list[int], items: list[str], ratings: list[float], *,
-                  rating_threshold: float) -> list[SessionRecord]:
+def user_sessions(
+    user: str, times: list[int], items: list[str], ratings: list[float], *, rating_threshold: float
+) -> list[SessionRecord]:
     """One user's sessions: one per UTC calendar day, events by timestamp (stable), FP = rating < threshold."""
     stamps = np.asarray(times, dtype=np.int64)
     order = np.argsort(stamps, kind="stable")
@@ -137,12 +159,19 @@ def user_sessions(user: str, times: list[int], items: list[str], ratings: list[f
     sessions = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         day = np.datetime_as_string(np.datetime64(int(days[lo]), "D"))
-        sessions.append(SessionRecord(f"{user}:{day}", user, int(stamps[lo]), keys[lo:hi], is_fp[lo:hi]))
+        sessions.append(
+            SessionRecord(f"{user}:{day}", user, int(stamps[lo]), keys[lo:hi], is_fp[lo:hi])
+        )
     return sessions
 
 
-def read_sessions(source: Path, *, rating_threshold: float = 2, columns: str = "user,item,rating,timestamp",
-                  bad_rows: BadRows | None = None) -> list[SessionRecord]:
+def read_sessions(
+    source: Path,
+    *,
+    rating_threshold: float = 2,
+    columns: str = "user,item,rating,timestamp",
+    bad_rows: BadRows | None = None,
+) -> list[SessionRecord]:
     """All daily sessions of a ratings file (see the module docstring), users in order of first appearance."""
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     ratings = read_ratings(source, columns, bad_rows)
@@ -150,5 +179,7 @@ def read_sessions(source: Path, *, rating_threshold: float = 2, columns: str = "
         raise DataError("no valid rows", path=source, fix=FIX)
     sessions: list[SessionRecord] = []
     for user, (times, items, values) in ratings.items():
-        sessions.extend(user_sessions(user, times, items, values, rating_threshold=rating_threshold))
+        sessions.extend(
+            user_sessions(user, times, items, values, rating_threshold=rating_threshold)
+        )
     return sessions

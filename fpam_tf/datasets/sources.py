@@ -13,7 +13,9 @@ from fpam_tf.errors import DataError
 def open_text(path: Path) -> TextIO:
     """Opens ``path`` for reading as UTF-8 text, gunzipping ``*.gz``; undecodable bytes become U+FFFD."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline=""
+        )
     return open(path, encoding="utf-8", errors="replace", newline="")
 
 

@@ -46,7 +46,9 @@ def find_sources(data_dir) -> list[Path]:
 def check_skip_field(skip_field: str) -> tuple[str, bool]:
     """(column, negate) for ``skip_field``; :class:`ConfigError` listing the allowed values otherwise."""
     if skip_field not in SKIP_FIELDS:
-        raise ConfigError(f"unknown Spotify skip_field {skip_field!r}; choose one of {', '.join(SKIP_FIELDS)}")
+        raise ConfigError(
+            f"unknown Spotify skip_field {skip_field!r}; choose one of {', '.join(SKIP_FIELDS)}"
+        )
     return SKIP_FIELDS[skip_field]
 
 
@@ -59,8 +61,12 @@ def _day_start(text: str, cache: dict[str, int]) -> int:
     return seconds
 
 
-def read_rows(source: Path, skip_field: str, bad_rows: BadRows,
-              rows: dict[str, list[tuple[int, str, bool, int]]]) -> None:
+def read_rows(
+    source: Path,
+    skip_field: str,
+    bad_rows: BadRows,
+    rows: dict[str, list[tuple[int, str, bool, int]]],
+) -> None:
     """Adds ``source``'s rows to ``rows``: session id -> [(position, track, is_fp, hour start time)]."""
     column, negate = check_skip_field(skip_field)
     with open_text(source) as stream:
@@ -69,38 +75,59 @@ def read_rows(source: Path, skip_field: str, bad_rows: BadRows,
         needed = ["session_id", "session_position", "track_id_clean", column, "date", "hour_of_day"]
         missing = [name for name in needed if name not in header]
         if missing:
-            raise DataError(f"header lacks column(s) {', '.join(missing)}", path=source, line=1,
-                            fix="give MSSD session logs (log_*.csv), whose header names the 21 MSSD columns")
-        session_at, position_at, track_at, skip_at, date_at, hour_at = (header.index(name) for name in needed)
+            raise DataError(
+                f"header lacks column(s) {', '.join(missing)}",
+                path=source,
+                line=1,
+                fix="give MSSD session logs (log_*.csv), whose header names the 21 MSSD columns",
+            )
+        session_at, position_at, track_at, skip_at, date_at, hour_at = (
+            header.index(name) for name in needed
+        )
         width = len(header)
         day_cache: dict[str, int] = {}
         for row in reader:
             if len(row) != width:
-                bad_rows.add(source, reader.line_num, "wrong column count",
-                             f"expected {width} comma-separated fields, found {len(row)}",
-                             "each row needs one value per header column")
+                bad_rows.add(
+                    source,
+                    reader.line_num,
+                    "wrong column count",
+                    f"expected {width} comma-separated fields, found {len(row)}",
+                    "each row needs one value per header column",
+                )
                 continue
             flag = BOOLEANS.get(row[skip_at].lower())
             if flag is None:
-                bad_rows.add(source, reader.line_num, "bad boolean",
-                             f"{column} is {row[skip_at]!r}, not true/false",
-                             f"write {column} as true or false")
+                bad_rows.add(
+                    source,
+                    reader.line_num,
+                    "bad boolean",
+                    f"{column} is {row[skip_at]!r}, not true/false",
+                    f"write {column} as true or false",
+                )
                 continue
             try:
                 position = int(row[position_at])
                 hour = int(row[hour_at])
                 start = _day_start(row[date_at], day_cache) + hour * SECONDS_PER_HOUR
             except ValueError:
-                bad_rows.add(source, reader.line_num, "bad number or date",
-                             f"unparsable session_position {row[position_at]!r}, hour_of_day "
-                             f"{row[hour_at]!r} or date {row[date_at]!r}",
-                             "session_position and hour_of_day are integers, date is YYYY-MM-DD")
+                bad_rows.add(
+                    source,
+                    reader.line_num,
+                    "bad number or date",
+                    f"unparsable session_position {row[position_at]!r}, hour_of_day "
+                    f"{row[hour_at]!r} or date {row[date_at]!r}",
+                    "session_position and hour_of_day are integers, date is YYYY-MM-DD",
+                )
                 continue
-            rows.setdefault(row[session_at], []).append((position, row[track_at], flag != negate, start))
+            rows.setdefault(row[session_at], []).append(
+                (position, row[track_at], flag != negate, start)
+            )
 
 
-def read_sessions(sources: list[Path], *, skip_field: str = "skip_2",
-                  bad_rows: BadRows | None = None) -> list[SessionRecord]:
+def read_sessions(
+    sources: list[Path], *, skip_field: str = "skip_2", bad_rows: BadRows | None = None
+) -> list[SessionRecord]:
     """All sessions of the logs, in order of first appearance.
 
     start_time is the ``date`` + ``hour_of_day`` of the session's first position (position 1 in a whole session).
@@ -114,5 +141,9 @@ def read_sessions(sources: list[Path], *, skip_field: str = "skip_2",
     sessions = []
     for session_id, events in rows.items():
         events.sort(key=lambda event: event[0])
-        sessions.append(SessionRecord(session_id, "", events[0][3], [e[1] for e in events], [e[2] for e in events]))
+        sessions.append(
+            SessionRecord(
+                session_id, "", events[0][3], [e[1] for e in events], [e[2] for e in events]
+            )
+        )
     return sessions

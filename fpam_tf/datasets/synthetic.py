@@ -41,7 +41,9 @@ def _normalise_weights(weights: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _sample_by_weight(rng: np.random.Generator, cumulative: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+def _sample_by_weight(
+    rng: np.random.Generator, cumulative: np.ndarray, lows: np.ndarray, highs: np.ndarray
+) -> np.ndarray:
     """For each (low, high) range of a cumulative-weight array, one index drawn in proportion to its weight."""
     targets = lows + rng.random(len(lows)) * (highs - lows)
     return np.searchsorted(cumulative, targets, side="right")
@@ -49,7 +51,9 @@ def _sample_by_weight(rng: np.random.Generator, cumulative: np.ndarray, lows: np
 
 def _fake_mbids(rng: np.random.Generator, count: int) -> list[str]:
     """``count`` random UUID-shaped ids, as MusicBrainz ids look."""
-    digits = [f"{a:016x}{b:016x}" for a, b in rng.integers(0, 2**63, size=(count, 2), dtype=np.int64)]
+    digits = [
+        f"{a:016x}{b:016x}" for a, b in rng.integers(0, 2**63, size=(count, 2), dtype=np.int64)
+    ]
     return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in digits]
 
 
@@ -57,7 +61,9 @@ def _session_start_times(rng, session_users, durations, num_users) -> np.ndarray
     """Start time of each session: each user's sessions in index order, 2-72 hours after the previous one ends."""
     order = np.argsort(session_users, kind="stable")
     users = session_users[order]
-    gaps = rng.integers(SESSION_GAP_HOURS[0] * 3600, SESSION_GAP_HOURS[1] * 3600 + 1, size=len(order))
+    gaps = rng.integers(
+        SESSION_GAP_HOURS[0] * 3600, SESSION_GAP_HOURS[1] * 3600 + 1, size=len(order)
+    )
     user_offsets = EPOCH_START + rng.integers(0, 30 * 86400, size=num_users)
     # Elapsed time before each session within its user's timeline: cumsum of (duration + gap), restarted per user.
     step = durations[order] + gaps
@@ -69,18 +75,34 @@ def _session_start_times(rng, session_users, durations, num_users) -> np.ndarray
     return starts
 
 
-def generate(path, *, num_users: int = 500, num_items: int = 2000, num_sessions: int = 12000,
-             fp_rate: float = 0.30, seed: int = 0, min_session_length: int = 5, max_session_length: int = 30,
-             num_genres: int = 40, taste_dims: int = 8, taste_drift: float = 0.25,
-             affinity_sharpness: float = 5.0, zipf_exponent: float = 0.8) -> Path:
+def generate(
+    path,
+    *,
+    num_users: int = 500,
+    num_items: int = 2000,
+    num_sessions: int = 12000,
+    fp_rate: float = 0.30,
+    seed: int = 0,
+    min_session_length: int = 5,
+    max_session_length: int = 30,
+    num_genres: int = 40,
+    taste_dims: int = 8,
+    taste_drift: float = 0.25,
+    affinity_sharpness: float = 5.0,
+    zipf_exponent: float = 0.8,
+) -> Path:
     """Writes the synthetic log (Last.fm 1K TSV) to ``path`` atomically and returns ``path``.
 
     The file is byte-identical for the same arguments. See the module docstring for the model.
     """
     if not 2 <= min_session_length <= max_session_length:
-        raise ConfigError("synthetic session lengths need 2 <= min_session_length <= max_session_length")
+        raise ConfigError(
+            "synthetic session lengths need 2 <= min_session_length <= max_session_length"
+        )
     if min(num_users, num_items, num_sessions, num_genres, taste_dims) < 1:
-        raise ConfigError("synthetic num_users, num_items, num_sessions, num_genres, taste_dims must be >= 1")
+        raise ConfigError(
+            "synthetic num_users, num_items, num_sessions, num_genres, taste_dims must be >= 1"
+        )
     rng = np.random.default_rng(seed)
 
     genre_traits = _normalise(rng.standard_normal((num_genres, taste_dims)))
@@ -89,20 +111,26 @@ def generate(path, *, num_users: int = 500, num_items: int = 2000, num_sessions:
     popularity[rng.permutation(num_items)] = 1.0 / np.arange(1, num_items + 1) ** zipf_exponent
     user_tastes = _normalise(rng.standard_normal((num_users, taste_dims)))
 
-    session_users = rng.choice(num_users, size=num_sessions, p=_normalise_weights(rng.lognormal(0, 0.5, num_users)))
+    session_users = rng.choice(
+        num_users, size=num_sessions, p=_normalise_weights(rng.lognormal(0, 0.5, num_users))
+    )
     lengths = rng.integers(min_session_length, max_session_length + 1, size=num_sessions)
     num_events = int(lengths.sum())
     num_fp = round(fp_rate * num_events)
     if not 0 <= num_fp <= num_events - num_sessions:
-        raise ConfigError(f"synthetic fp_rate {fp_rate} is out of reach: it must lie in [0, "
-                          f"{(num_events - num_sessions) / num_events:.3f}] (a session's last play is never FP)")
+        raise ConfigError(
+            f"synthetic fp_rate {fp_rate} is out of reach: it must lie in [0, "
+            f"{(num_events - num_sessions) / num_events:.3f}] (a session's last play is never FP)"
+        )
     row_splits = np.concatenate([[0], np.cumsum(lengths)])
     session_of_event = np.repeat(np.arange(num_sessions), lengths)
     is_last = np.zeros(num_events, dtype=bool)
     is_last[row_splits[1:] - 1] = True
 
     # Taste of each play: the session's start taste plus a random walk restarted at each session.
-    start_tastes = user_tastes[session_users] + 0.5 * rng.standard_normal((num_sessions, taste_dims))
+    start_tastes = user_tastes[session_users] + 0.5 * rng.standard_normal(
+        (num_sessions, taste_dims)
+    )
     steps = taste_drift * rng.standard_normal((num_events, taste_dims))
     steps[row_splits[:-1]] = 0.0
     walk = np.cumsum(steps, axis=0)
@@ -121,13 +149,20 @@ def generate(path, *, num_users: int = 500, num_items: int = 2000, num_sessions:
     # A genre with no items falls back to the whole catalogue.
     empty = genre_starts == genre_ends
     genre_lows[empty], genre_highs[empty] = 0.0, cumulative[-1]
-    items = by_genre[np.minimum(_sample_by_weight(rng, cumulative, genre_lows[genres], genre_highs[genres]), num_items - 1)]
+    items = by_genre[
+        np.minimum(
+            _sample_by_weight(rng, cumulative, genre_lows[genres], genre_highs[genres]),
+            num_items - 1,
+        )
+    ]
 
     # False positives: exactly num_fp non-last plays, items by popularity alone.
     is_fp = np.zeros(num_events, dtype=bool)
     is_fp[rng.choice(np.flatnonzero(~is_last), size=num_fp, replace=False)] = True
     all_cumulative = np.cumsum(popularity)
-    fp_items = _sample_by_weight(rng, all_cumulative, np.zeros(num_fp), np.full(num_fp, all_cumulative[-1]))
+    fp_items = _sample_by_weight(
+        rng, all_cumulative, np.zeros(num_fp), np.full(num_fp, all_cumulative[-1])
+    )
     items[is_fp] = np.minimum(fp_items, num_items - 1)
 
     play_seconds = np.where(
@@ -138,12 +173,25 @@ def generate(path, *, num_users: int = 500, num_items: int = 2000, num_sessions:
     durations = np.add.reduceat(play_seconds, row_splits[:-1])
     session_starts = _session_start_times(rng, session_users, durations, num_users)
     elapsed = np.cumsum(play_seconds) - play_seconds
-    timestamps = session_starts[session_of_event] + elapsed - elapsed[row_splits[:-1]][session_of_event]
+    timestamps = (
+        session_starts[session_of_event] + elapsed - elapsed[row_splits[:-1]][session_of_event]
+    )
 
-    return _write_tsv(Path(path), rng, session_users[session_of_event], timestamps, items, item_genre, num_items, num_genres)
+    return _write_tsv(
+        Path(path),
+        rng,
+        session_users[session_of_event],
+        timestamps,
+        items,
+        item_genre,
+        num_items,
+        num_genres,
+    )
 
 
-def _write_tsv(path: Path, rng, event_users, timestamps, items, item_genre, num_items, num_genres) -> Path:
+def _write_tsv(
+    path: Path, rng, event_users, timestamps, items, item_genre, num_items, num_genres
+) -> Path:
     """Writes plays as Last.fm 1K rows (users ascending, each user's plays newest first) via a temporary file."""
     artist_ids = _fake_mbids(rng, num_genres)
     track_ids = _fake_mbids(rng, num_items)
@@ -155,7 +203,9 @@ def _write_tsv(path: Path, rng, event_users, timestamps, items, item_genre, num_
     lines = [
         f"user_{user:06d}\t{stamp}\t{artist_ids[item_genre[item]]}\tArtist {item_genre[item]:03d}\t"
         f"{track_ids[item]}\tTrack {item:05d}\n"
-        for user, stamp, item in zip(event_users[order].tolist(), stamps.tolist(), items[order].tolist())
+        for user, stamp, item in zip(
+            event_users[order].tolist(), stamps.tolist(), items[order].tolist()
+        )
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")

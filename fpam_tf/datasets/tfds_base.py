@@ -40,7 +40,9 @@ class SessionsConfig(tfds.core.BuilderConfig):
     def thresholds(self) -> dict:
         """The dataset-specific fields (thresholds / generation options), JSON-serialisable."""
         base = {field.name for field in dataclasses.fields(SessionsConfig)}
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in base}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in base
+        }
 
 
 def fingerprint(files: list[Path], thresholds: dict) -> str:
@@ -52,7 +54,10 @@ def fingerprint(files: list[Path], thresholds: dict) -> str:
 
 def config_name(readable: dict, digest: str) -> str:
     """Config name: short threshold labels, then the fingerprint (e.g. ``gap30-skip30-1a2b3c4d5e6f``)."""
-    parts = [f"{key}{value:g}" if isinstance(value, (int, float)) else f"{key}{value}" for key, value in readable.items()]
+    parts = [
+        f"{key}{value:g}" if isinstance(value, (int, float)) else f"{key}{value}"
+        for key, value in readable.items()
+    ]
     return "-".join([part.replace("_", "") for part in parts] + [digest])
 
 
@@ -82,13 +87,15 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "session_id": tfds.features.Text(),
-                "user_id": tfds.features.Text(),
-                "items": tfds.features.Sequence(tfds.features.Text()),
-                "is_fp": tfds.features.Sequence(tfds.features.Scalar(np.bool_)),
-                "start_time": tfds.features.Scalar(np.int64),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "session_id": tfds.features.Text(),
+                    "user_id": tfds.features.Text(),
+                    "items": tfds.features.Sequence(tfds.features.Text()),
+                    "is_fp": tfds.features.Sequence(tfds.features.Scalar(np.bool_)),
+                    "start_time": tfds.features.Scalar(np.int64),
+                }
+            ),
             metadata=tfds.core.MetadataDict(),
             # Keep examples in split order (chronological), so read-back needs no sort.
             disable_shuffling=True,
@@ -99,15 +106,20 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         bad_rows = BadRows(strict=self.strict)
         sessions = Sessions.from_records(self.read_records(bad_rows))
         if len(sessions) < MIN_SESSIONS:
-            raise DataError(f"only {len(sessions)} session(s); the train/validation/test split needs at least "
-                            f"{MIN_SESSIONS}", path=self.builder_config.source,
-                            fix="give a longer log")
+            raise DataError(
+                f"only {len(sessions)} session(s); the train/validation/test split needs at least "
+                f"{MIN_SESSIONS}",
+                path=self.builder_config.source,
+                fix="give a longer log",
+            )
         self.info.metadata.update(
             thresholds=self.builder_config.thresholds(),
             source=self.builder_config.source,
             bad_rows=bad_rows.report().to_json(),
         )
-        return {split: self._generate_examples(part) for split, part in split_sessions(sessions).items()}
+        return {
+            split: self._generate_examples(part) for split, part in split_sessions(sessions).items()
+        }
 
     def _generate_examples(self, sessions: Sessions):
         for index, record in enumerate(sessions.records()):
@@ -142,4 +154,3 @@ def prepare(builder: SessionsBuilder) -> None:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False),
     )
-

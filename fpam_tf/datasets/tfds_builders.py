@@ -35,8 +35,12 @@ class LastfmBuilder(SessionsBuilder, skip_registration=True):
 
     def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
         config = self.builder_config
-        return lastfm.read_sessions(lastfm.find_source(config.source), session_gap_minutes=config.session_gap_minutes,
-                                    skip_seconds=config.skip_seconds, bad_rows=bad_rows)
+        return lastfm.read_sessions(
+            lastfm.find_source(config.source),
+            session_gap_minutes=config.session_gap_minutes,
+            skip_seconds=config.skip_seconds,
+            bad_rows=bad_rows,
+        )
 
 
 @dataclasses.dataclass(eq=False)
@@ -60,8 +64,9 @@ class SpotifyBuilder(SessionsBuilder, skip_registration=True):
 
     def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
         config = self.builder_config
-        return spotify.read_sessions(spotify.find_sources(config.source), skip_field=config.skip_field,
-                                     bad_rows=bad_rows)
+        return spotify.read_sessions(
+            spotify.find_sources(config.source), skip_field=config.skip_field, bad_rows=bad_rows
+        )
 
 
 @dataclasses.dataclass(eq=False)
@@ -85,8 +90,12 @@ class AmazonMoviesBuilder(SessionsBuilder, skip_registration=True):
 
     def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
         config = self.builder_config
-        return ratings.read_sessions(ratings.find_source(config.source), rating_threshold=config.rating_threshold,
-                                     columns=config.columns, bad_rows=bad_rows)
+        return ratings.read_sessions(
+            ratings.find_source(config.source),
+            rating_threshold=config.rating_threshold,
+            columns=config.columns,
+            bad_rows=bad_rows,
+        )
 
 
 @dataclasses.dataclass(eq=False)
@@ -129,14 +138,20 @@ def make_config(name: str, data_dir, tfds_dir: Path, options: dict) -> SessionsC
     defaults = config_class(name="defaults").thresholds()
     unknown = sorted(set(options) - set(defaults))
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
-                          f"valid options: {', '.join(defaults)}")
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
+            f"valid options: {', '.join(defaults)}"
+        )
     thresholds = {**defaults, **options}
     if name == "spotify":
         spotify.check_skip_field(thresholds["skip_field"])
     if name == "synthetic":
         digest = fingerprint([], {**thresholds, "generator_version": synthetic.GENERATOR_VERSION})
-        folder = Path(data_dir).expanduser().resolve() if data_dir is not None else tfds_dir / "synthetic_raw"
+        folder = (
+            Path(data_dir).expanduser().resolve()
+            if data_dir is not None
+            else tfds_dir / "synthetic_raw"
+        )
         source = folder / f"synthetic-{digest}" / lastfm.TSV_NAME
     else:
         files = builder_class.input_files(data_dir)

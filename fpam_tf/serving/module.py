@@ -34,7 +34,9 @@ class RecommenderModule(tf.Module):
       positives_only: the model was trained on positive-only prefixes (context ``positives``).
     """
 
-    def __init__(self, model, vocabulary_path: str, item_ids: np.ndarray, *, k: int, positives_only: bool):
+    def __init__(
+        self, model, vocabulary_path: str, item_ids: np.ndarray, *, k: int, positives_only: bool
+    ):
         super().__init__(name="fpam_recommender")
         self.model = model
         # The tf.Variables inside the Keras 3 variables, listed on the module itself: the graph-mode
@@ -48,16 +50,22 @@ class RecommenderModule(tf.Module):
         table = np.asarray(model.item_embedding.embeddings, dtype=np.float32)
         self.index = tfrs.layers.factorized_top_k.BruteForce(k=self.k, name="item_index")
         # Row 0 is padding: never a candidate.
-        self.index.index(tf.constant(table[1:]), tf.constant(np.asarray(item_ids, dtype=str).astype(object)))
+        self.index.index(
+            tf.constant(table[1:]), tf.constant(np.asarray(item_ids, dtype=str).astype(object))
+        )
         self.num_candidates = len(table) - 1
 
     def embed(self, item_ids: tf.Tensor, skipped_ids: tf.Tensor):
         """float32 ``e_seq`` [B, D] of string sessions (zeros for a session with no known item)."""
         items = item_indices(self.vocabulary, item_ids)
         skipped = item_indices(self.vocabulary, skipped_ids)
-        features, has_items = model_features(items, skipped, positives_only=self.positives_only,
-                                             flags=self.model.use_flags,
-                                             prefix_features=self.model.encoder.prefix_features)
+        features, has_items = model_features(
+            items,
+            skipped,
+            positives_only=self.positives_only,
+            flags=self.model.use_flags,
+            prefix_features=self.model.encoder.prefix_features,
+        )
         e_seq = tf.cast(self.model.session_embedding(features, training=False), tf.float32)
         return tf.where(has_items[:, None], e_seq, tf.zeros_like(e_seq))
 
@@ -75,7 +83,10 @@ class RecommenderModule(tf.Module):
         scores = tf.where(excluded, -np.inf, scores)
         best_scores, best = tf.math.top_k(scores, k=self.k)
         best_ids = tf.gather(ids, best, batch_dims=1)
-        return {"item_ids": tf.where(tf.equal(best_scores, -np.inf), "", best_ids), "scores": best_scores}
+        return {
+            "item_ids": tf.where(tf.equal(best_scores, -np.inf), "", best_ids),
+            "scores": best_scores,
+        }
 
     @tf.function(input_signature=[SIGNATURE_INPUT, SIGNATURE_INPUT])
     def serve(self, item_ids, skipped_ids):
@@ -95,6 +106,8 @@ class RecommenderModule(tf.Module):
 
     def signatures(self) -> dict:
         """The concrete functions to export, by signature name (input names follow the arguments)."""
-        return {"serving_default": self.serve.get_concrete_function(),
-                "recommend": self.recommend.get_concrete_function(),
-                "session_embedding": self.session_embedding.get_concrete_function()}
+        return {
+            "serving_default": self.serve.get_concrete_function(),
+            "recommend": self.recommend.get_concrete_function(),
+            "session_embedding": self.session_embedding.get_concrete_function(),
+        }

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fpam_tf.windows import MAX_PREFIX
 from fpam_tf.vocabulary import PADDING
+from fpam_tf.windows import MAX_PREFIX
 
-PLACEHOLDER_ITEM = 1  # Any real index: the prefix of a row with no known item (its output is discarded).
+PLACEHOLDER_ITEM = (
+    1  # Any real index: the prefix of a row with no known item (its output is discarded).
+)
 
 
 def vocabulary_table(vocabulary_path: str) -> tf.lookup.StaticHashTable:
@@ -22,8 +24,12 @@ def vocabulary_table(vocabulary_path: str) -> tf.lookup.StaticHashTable:
     exported model carries its own vocabulary.
     """
     initializer = tf.lookup.TextFileInitializer(
-        vocabulary_path, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-        value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
+        vocabulary_path,
+        key_dtype=tf.string,
+        key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+        value_dtype=tf.int64,
+        value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+    )
     return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
 
@@ -49,11 +55,14 @@ def compact(values: tf.Tensor, keep: tf.Tensor, max_length: int = MAX_PREFIX) ->
     """
     kept = tf.ragged.boolean_mask(values, keep)[:, -max_length:]
     width = tf.maximum(tf.reduce_max(kept.row_lengths()), 1)
-    return kept.to_tensor(default_value=0, shape=tf.stack([kept.nrows(), tf.cast(width, kept.row_splits.dtype)]))
+    return kept.to_tensor(
+        default_value=0, shape=tf.stack([kept.nrows(), tf.cast(width, kept.row_splits.dtype)])
+    )
 
 
-def model_features(items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool, flags: bool,
-                   prefix_features=None) -> tuple[dict, tf.Tensor]:
+def model_features(
+    items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool, flags: bool, prefix_features=None
+) -> tuple[dict, tf.Tensor]:
     """The model's input features for int32 item indices ``items`` [B, T] and ``skipped`` [B, S] (0 = padding / unknown).
 
     Unknown ids and padding are removed from the prefix; a model trained on positives only
@@ -78,5 +87,7 @@ def model_features(items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool
     if flags:
         features["flags"] = compact(tf.cast(skipped_event, tf.int32), keep)
     if prefix_features is not None:
-        features.update(prefix_features(features["items"], tf.not_equal(features["items"], PADDING)))
+        features.update(
+            prefix_features(features["items"], tf.not_equal(features["items"], PADDING))
+        )
     return features, has_items

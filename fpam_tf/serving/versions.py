@@ -10,8 +10,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from fpam_tf.errors import ConfigError
 
@@ -29,8 +29,10 @@ def latest_version(model_dir: Path) -> Path:
     """The folder of the newest version in ``model_dir``; ConfigError when there is none."""
     present = versions(model_dir)
     if not present:
-        raise ConfigError(f"{model_dir} holds no exported model version (no integer-named folder); "
-                          "export one with: python -m fpam_tf.export --run-dir <run>")
+        raise ConfigError(
+            f"{model_dir} holds no exported model version (no integer-named folder); "
+            "export one with: python -m fpam_tf.export --run-dir <run>"
+        )
     return model_dir / str(present[-1])
 
 
@@ -65,5 +67,7 @@ def write_new_version(model_dir: Path, write: Callable[[Path], None]) -> Path:
 
 
 def _unwritable(model_dir: Path, error: OSError) -> ConfigError:
-    return ConfigError(f"cannot write the export to {model_dir}: {error.strerror or error}; "
-                       "nothing was left behind; pass a writable --export-base")
+    return ConfigError(
+        f"cannot write the export to {model_dir}: {error.strerror or error}; "
+        "nothing was left behind; pass a writable --export-base"
+    )

@@ -20,8 +20,15 @@ class NaNLossError(FpamError):
     """The training loss became NaN or infinite."""
 
 
-def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 200, verbose: int = 1,
-          summaries=None, max_steps_per_epoch: int | None = None) -> dict:
+def train(
+    experiment: Experiment,
+    run_dir: RunDir,
+    *,
+    checkpoint_steps: int = 200,
+    verbose: int = 1,
+    summaries=None,
+    max_steps_per_epoch: int | None = None,
+) -> dict:
     """Trains until ``config.epochs`` or early stopping, resuming from ``run_dir`` when it holds progress.
 
     Returns the progress record (epochs done, best validation metrics, history).
@@ -30,16 +37,28 @@ def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 20
 
     config, model = experiment.config, experiment.model
     windows = experiment.training_windows()
-    steps = num_batches(len(windows), config.batch_size)  # shuffled epochs cut each chunk separately
+    steps = num_batches(
+        len(windows), config.batch_size
+    )  # shuffled epochs cut each chunk separately
     if max_steps_per_epoch:
         steps = min(steps, max_steps_per_epoch)
-    progress = {"epoch": 0, "step": 0, "best": None, "best_epoch": None, "wait": 0, "history": [],
-                "global_step": 0, "stopped": None}
+    progress = {
+        "epoch": 0,
+        "step": 0,
+        "best": None,
+        "best_epoch": None,
+        "wait": 0,
+        "history": [],
+        "global_step": 0,
+        "stopped": None,
+    }
     if run_dir.progress.is_file() and run_dir.latest_weights.is_file():
         progress = json.loads(run_dir.progress.read_text())
         model.load_weights(run_dir.latest_weights)
         if verbose:
-            print(f"Resuming {run_dir.path} at epoch {progress['epoch'] + 1}, step {progress['step']}")
+            print(
+                f"Resuming {run_dir.path} at epoch {progress['epoch'] + 1}, step {progress['step']}"
+            )
 
     def checkpoint():
         save_weights_atomic(model, run_dir.latest_weights)
@@ -62,23 +81,32 @@ def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 20
                 raise NaNLossError(
                     f"the training loss became {loss} at epoch {epoch + 1}, step {progress['step'] + 1}; "
                     f"training stopped. The last good checkpoint is kept in {run_dir.checkpoints} "
-                    "(lower --learning-rate, use --precision float32, or lower --lambda, then rerun with a new --run-dir)")
+                    "(lower --learning-rate, use --precision float32, or lower --lambda, then rerun with a new --run-dir)"
+                )
             progress["step"] += 1
             progress["global_step"] += 1
             if summaries is not None:
                 summaries.train_step(progress["global_step"], logs, model.optimizer)
-            bar.update(progress["step"], [(k, float(logs[k])) for k in ("loss", "ce_loss", "fp_loss")])
+            bar.update(
+                progress["step"], [(k, float(logs[k])) for k in ("loss", "ce_loss", "fp_loss")]
+            )
             if checkpoint_steps and progress["step"] % checkpoint_steps == 0:
                 checkpoint()
         seconds = time.perf_counter() - started
         validation = experiment.evaluate("validation")
         score = validation[SELECTION_METRIC]
-        record = {"epoch": epoch + 1, "seconds": round(seconds, 2), "train_loss": float(logs["loss"]) if logs else None,
-                  **{f"val_{k}": round(v, 4) for k, v in validation.items()}}
+        record = {
+            "epoch": epoch + 1,
+            "seconds": round(seconds, 2),
+            "train_loss": float(logs["loss"]) if logs else None,
+            **{f"val_{k}": round(v, 4) for k, v in validation.items()},
+        }
         progress["history"].append(record)
         if verbose:
-            print(f"  validation: HR@20 {validation['hr@20']:.2f}  MRR@20 {score:.2f}  "
-                  f"NDCG@20 {validation['ndcg@20']:.2f}  ({seconds:.1f} s training)")
+            print(
+                f"  validation: HR@20 {validation['hr@20']:.2f}  MRR@20 {score:.2f}  "
+                f"NDCG@20 {validation['ndcg@20']:.2f}  ({seconds:.1f} s training)"
+            )
         if summaries is not None:
             summaries.validation(epoch + 1, validation)
         if progress["best"] is None or score > progress["best"]:
@@ -87,7 +115,9 @@ def train(experiment: Experiment, run_dir: RunDir, *, checkpoint_steps: int = 20
         else:
             progress["wait"] += 1
             if progress["wait"] >= config.patience:
-                progress["stopped"] = f"early stopping: no validation {SELECTION_METRIC} gain for {config.patience} epochs"
+                progress["stopped"] = (
+                    f"early stopping: no validation {SELECTION_METRIC} gain for {config.patience} epochs"
+                )
         progress.update(epoch=epoch + 1, step=0)
         checkpoint()
     if progress["stopped"] and verbose:

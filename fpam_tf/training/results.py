@@ -20,15 +20,23 @@ def write_test_results(experiment: Experiment, run_dir: RunDir) -> dict:
     config = experiment.config
     metrics = {f"{m}@{k}": round(test[f"{m}@{k}"], 4) for m in ("hr", "mrr", "ndcg") for k in KS}
     result = {
-        "dataset": config.dataset, "model": config.model, "method": config.method.method,
-        "split": "test", "windows": len(experiment.evaluation_windows("test")), "units": "percent",
-        "best_epoch": progress.get("best_epoch"), "best_validation_mrr@20": progress.get("best"),
-        "metrics": metrics, "config": config.to_json(),
+        "dataset": config.dataset,
+        "model": config.model,
+        "method": config.method.method,
+        "split": "test",
+        "windows": len(experiment.evaluation_windows("test")),
+        "units": "percent",
+        "best_epoch": progress.get("best_epoch"),
+        "best_validation_mrr@20": progress.get("best"),
+        "metrics": metrics,
+        "config": config.to_json(),
     }
     write_json_atomic(run_dir.metrics_json, result)
-    title = (f"# Test results: {config.model} / {config.method.method} on {config.dataset}\n\n"
-             f"{result['windows']} test windows, best epoch {result['best_epoch']} "
-             f"(validation MRR@20 {result['best_validation_mrr@20']}). Percent, PROTOCOL §5.\n\n")
+    title = (
+        f"# Test results: {config.model} / {config.method.method} on {config.dataset}\n\n"
+        f"{result['windows']} test windows, best epoch {result['best_epoch']} "
+        f"(validation MRR@20 {result['best_validation_mrr@20']}). Percent, PROTOCOL §5.\n\n"
+    )
     write_text_atomic(run_dir.metrics_md, title + format_markdown_table(metrics) + "\n")
     return result
 

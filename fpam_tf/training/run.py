@@ -8,8 +8,16 @@ from fpam_tf.training.results import projector_embeddings, write_test_results
 from fpam_tf.training.run_dir import RunConfig, RunDir
 
 
-def run(config: RunConfig, run_dir: RunDir, *, tfds_dir=None, checkpoint_steps: int = 200, verbose: int = 1,
-        max_steps_per_epoch: int | None = None, data=None) -> dict:
+def run(
+    config: RunConfig,
+    run_dir: RunDir,
+    *,
+    tfds_dir=None,
+    checkpoint_steps: int = 200,
+    verbose: int = 1,
+    max_steps_per_epoch: int | None = None,
+    data=None,
+) -> dict:
     """Trains, tests and writes a run directory; returns the test results (``metrics.json``).
 
     ``data`` (a :class:`~fpam_tf.protocol.ProtocolData`) replaces reading ``config``'s dataset.
@@ -22,8 +30,14 @@ def run(config: RunConfig, run_dir: RunDir, *, tfds_dir=None, checkpoint_steps: 
     experiment.data.users.save(run_dir.users)
     summaries = RunSummaries(run_dir.logs)
     try:
-        train(experiment, run_dir, checkpoint_steps=checkpoint_steps, verbose=verbose, summaries=summaries,
-              max_steps_per_epoch=max_steps_per_epoch)
+        train(
+            experiment,
+            run_dir,
+            checkpoint_steps=checkpoint_steps,
+            verbose=verbose,
+            summaries=summaries,
+            max_steps_per_epoch=max_steps_per_epoch,
+        )
         result = write_test_results(experiment, run_dir)
         summaries.hparams(hparams_of(config), result["metrics"])
         summaries.projector(*projector_embeddings(experiment))
@@ -35,7 +49,18 @@ def run(config: RunConfig, run_dir: RunDir, *, tfds_dir=None, checkpoint_steps: 
 def hparams_of(config: RunConfig) -> dict:
     """The settings shown in TensorBoard's HParams table."""
     m = config.method
-    return {"dataset": config.dataset, "model": config.model, "method": m.method, "context": m.context,
-            "fp_target_weight": m.fp_target_weight, "lambda": m.fp_lambda, "margin": m.margin,
-            "fp_weighting": m.fp_weighting, "fp_scope": m.fp_scope, "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate, "seed": config.seed, "precision": config.precision}
+    return {
+        "dataset": config.dataset,
+        "model": config.model,
+        "method": m.method,
+        "context": m.context,
+        "fp_target_weight": m.fp_target_weight,
+        "lambda": m.fp_lambda,
+        "margin": m.margin,
+        "fp_weighting": m.fp_weighting,
+        "fp_scope": m.fp_scope,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "seed": config.seed,
+        "precision": config.precision,
+    }

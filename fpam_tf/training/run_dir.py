@@ -81,16 +81,25 @@ class RunDir:
 
     def read_config(self) -> RunConfig:
         if not self.config.is_file():
-            raise ConfigError(f"{self.path} holds no training run (no config.json); "
-                              f"train one with: python -m fpam_tf.train --run-dir {self.path}")
+            raise ConfigError(
+                f"{self.path} holds no training run (no config.json); "
+                f"train one with: python -m fpam_tf.train --run-dir {self.path}"
+            )
         return RunConfig.from_json(json.loads(self.config.read_text()))
 
-    def check_same_run(self, config: RunConfig,
-                       how_to_fix: str = "pass a new --run-dir, or the same settings to resume it") -> None:
+    def check_same_run(
+        self,
+        config: RunConfig,
+        how_to_fix: str = "pass a new --run-dir, or the same settings to resume it",
+    ) -> None:
         """Raises :class:`ConfigError` unless the run here has ``config``'s settings (all but ``RESUMABLE``)."""
-        if details := differences(self.read_config().to_json(), config.to_json(), ignore=RunConfig.RESUMABLE):
-            raise ConfigError(f"{self.path} holds a run with another config ({details}). Nothing was changed; "
-                              f"{how_to_fix}.")
+        if details := differences(
+            self.read_config().to_json(), config.to_json(), ignore=RunConfig.RESUMABLE
+        ):
+            raise ConfigError(
+                f"{self.path} holds a run with another config ({details}). Nothing was changed; "
+                f"{how_to_fix}."
+            )
 
     def claim(self, config: RunConfig) -> bool:
         """Writes ``config`` to a new run dir, or checks it matches the run already there.
@@ -103,7 +112,9 @@ class RunDir:
             write_json_atomic(self.config, config.to_json())
             return True
         if self.path.exists() and any(self.path.iterdir()):
-            raise ConfigError(f"--run-dir {self.path} exists and is not a training run; pass an empty or new directory")
+            raise ConfigError(
+                f"--run-dir {self.path} exists and is not a training run; pass an empty or new directory"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.config, config.to_json())
         return False
@@ -111,8 +122,11 @@ class RunDir:
 
 def differences(existing: dict, wanted: dict, ignore=()) -> str:
     """``"key: <existing> there, <wanted> now; ..."`` for each key of ``wanted`` (but ``ignore``) that differs."""
-    return "; ".join(f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now"
-                     for k in sorted(wanted) if k not in ignore and existing.get(k) != wanted[k])
+    return "; ".join(
+        f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now"
+        for k in sorted(wanted)
+        if k not in ignore and existing.get(k) != wanted[k]
+    )
 
 
 def save_weights_atomic(model, path: Path) -> None:
@@ -136,17 +150,25 @@ def load_model(run_dir: RunDir, weights: str = "best"):
     config = run_dir.read_config()
     path = run_dir.best_weights if weights == "best" else run_dir.latest_weights
     if not path.is_file():
-        raise ConfigError(f"{run_dir.path} has no trained model ({path} is missing); "
-                          "finish its training first (rerun the same train command to resume)")
+        raise ConfigError(
+            f"{run_dir.path} has no trained model ({path} is missing); "
+            "finish its training first (rerun the same train command to resume)"
+        )
     items, users = Vocabulary.load(run_dir.vocabulary), Vocabulary.load(run_dir.users)
     # Built under the run's precision (layers keep their policy); the caller's global policy is restored.
     caller_policy = keras.mixed_precision.global_policy()
     if config.precision != "auto":
         keras.mixed_precision.set_global_policy(config.precision)
     try:
-        model = build_model(config.method, backbone=config.model, num_items=len(items), num_users=len(users),
-                            embedding_dim=config.embedding_dim, hidden_units=config.hidden_units,
-                            learning_rate=config.learning_rate)
+        model = build_model(
+            config.method,
+            backbone=config.model,
+            num_items=len(items),
+            num_users=len(users),
+            embedding_dim=config.embedding_dim,
+            hidden_units=config.hidden_units,
+            learning_rate=config.learning_rate,
+        )
     finally:
         keras.mixed_precision.set_global_policy(caller_policy)
     model.load_weights(path)

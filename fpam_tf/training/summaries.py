@@ -53,7 +53,9 @@ class RunSummaries:
             for name, value in test_metrics.items():
                 tf.summary.scalar(f"test/{name}", float(value), step=0)
 
-    def projector(self, session: np.ndarray, positive: np.ndarray, fp: np.ndarray, fp_window: np.ndarray) -> Path:
+    def projector(
+        self, session: np.ndarray, positive: np.ndarray, fp: np.ndarray, fp_window: np.ndarray
+    ) -> Path:
         """Session embeddings of test windows with their true-positive targets and their FP items.
 
         Args:
@@ -69,7 +71,9 @@ class RunSummaries:
         n = len(session)
         kinds = ["session"] * n + ["true positive"] * n + ["false positive"] * len(fp)
         windows = list(range(n)) + list(range(n)) + [int(w) for w in fp_window]
-        (out / "metadata.tsv").write_text("kind\twindow\n" + "".join(f"{k}\t{w}\n" for k, w in zip(kinds, windows)))
+        (out / "metadata.tsv").write_text(
+            "kind\twindow\n" + "".join(f"{k}\t{w}\n" for k, w in zip(kinds, windows))
+        )
         checkpoint = tf.train.Checkpoint(embedding=tf.Variable(vectors))
         checkpoint.save(str(out / "embedding.ckpt"))
         config = projector.ProjectorConfig()

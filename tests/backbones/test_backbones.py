@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graph_inputs import session_graph  # noqa: E402
-
 import keras  # noqa: E402
+from graph_inputs import session_graph  # noqa: E402
 
 from fpam_tf import backbones  # noqa: E402
 from fpam_tf.errors import ConfigError  # noqa: E402
@@ -19,7 +18,12 @@ from fpam_tf.errors import ConfigError  # noqa: E402
 D = 8
 SESSIONS = [[3, 5, 3, 7], [2], [4, 4, 6, 1, 9, 2], [8, 1]]
 NAMES = sorted(backbones.BACKBONES)
-SMALL = {"narm": {"hidden_units": 6}, "gru4rec": {"hidden_units": 6}, "srgnn": {"steps": 2}, "stamp": {}}
+SMALL = {
+    "narm": {"hidden_units": 6},
+    "gru4rec": {"hidden_units": 6},
+    "srgnn": {"steps": 2},
+    "stamp": {},
+}
 
 
 def table(seed=0):
@@ -30,8 +34,10 @@ def inputs(t_pad=6, n_pad=5, garbage=0.0, seed=1, context=False):
     rng = np.random.default_rng(seed)
     x = session_graph(SESSIONS, table(), t_pad, n_pad, rng=rng, garbage=garbage)
     if context:
-        real = np.zeros((len(SESSIONS), t_pad, D))   # the same real context whatever t_pad
-        real[:, :6] = np.random.default_rng(99).normal(size=(len(SESSIONS), 6, D))  # sessions <= 6 long
+        real = np.zeros((len(SESSIONS), t_pad, D))  # the same real context whatever t_pad
+        real[:, :6] = np.random.default_rng(99).normal(
+            size=(len(SESSIONS), 6, D)
+        )  # sessions <= 6 long
         ctx = np.where(x["mask"][..., None], real, garbage * rng.normal(size=real.shape))
         x["context"] = ctx.astype(np.float32)
     return x
@@ -71,7 +77,9 @@ def test_shape_mixed_bfloat16(name, policy):
 def test_padding_invariance(name, with_context):
     enc = backbones.create(name, **SMALL[name])
     short = enc(inputs(t_pad=6, n_pad=5, context=with_context), training=False)
-    long = enc(inputs(t_pad=11, n_pad=9, garbage=50.0, seed=7, context=with_context), training=False)
+    long = enc(
+        inputs(t_pad=11, n_pad=9, garbage=50.0, seed=7, context=with_context), training=False
+    )
     np.testing.assert_allclose(np.asarray(short), np.asarray(long), rtol=1e-5, atol=1e-5)
 
 
@@ -94,13 +102,18 @@ def test_config_round_trip(name):
     assert type(clone) is type(enc) and clone.get_config() == enc.get_config()
     clone(x)
     clone.set_weights(enc.get_weights())
-    np.testing.assert_allclose(np.asarray(clone(x, training=False)), np.asarray(out), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(clone(x, training=False)), np.asarray(out), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_only_srgnn_declares_features_of_its_own():
     assert backbones.SRGNN.FEATURES == ("nodes", "alias", "adj_in", "adj_out")
     assert not any(backbones.BACKBONES.get(n).FEATURES for n in ("narm", "stamp", "gru4rec"))
-    assert all(issubclass(backbones.BACKBONES.get(n), backbones.SessionEncoder) for n in backbones.BACKBONES)
+    assert all(
+        issubclass(backbones.BACKBONES.get(n), backbones.SessionEncoder)
+        for n in backbones.BACKBONES
+    )
 
 
 def test_registry_errors():
@@ -137,18 +150,18 @@ def test_srgnn_matches_numpy_reference():
         n = len(dict.fromkeys(s))
         v = x["nodes"][r, :n].astype(np.float64)
         a_in, a_out = x["adj_in"][r, :n, :n], x["adj_out"][r, :n, :n]
-        for _ in range(2):   # eqs. 1-5
+        for _ in range(2):  # eqs. 1-5
             a = np.concatenate([a_in @ (v @ ki + bi) + b_in, a_out @ (v @ ko + bo) + b_out], -1)
             gi, gh = a @ ka + ba, v @ kv + bv
-            z = _sig(gi[:, D:2 * D] + gh[:, D:2 * D])
+            z = _sig(gi[:, D : 2 * D] + gh[:, D : 2 * D])
             rr = _sig(gi[:, :D] + gh[:, :D])
-            cand = np.tanh(gi[:, 2 * D:] + rr * gh[:, 2 * D:])
+            cand = np.tanh(gi[:, 2 * D :] + rr * gh[:, 2 * D :])
             v = (1 - z) * cand + z * v
-        states = v[x["alias"][r, :len(s)]]
+        states = v[x["alias"][r, : len(s)]]
         v_n = states[-1]
-        alpha = _sig(v_n @ k1 + c + states @ k2) @ kq          # eq. 6
+        alpha = _sig(v_n @ k1 + c + states @ k2) @ kq  # eq. 6
         s_g = (alpha * states).sum(0)
-        ref = np.concatenate([v_n, s_g]) @ k3 + b3              # eq. 7
+        ref = np.concatenate([v_n, s_g]) @ k3 + b3  # eq. 7
         np.testing.assert_allclose(out[r], ref, rtol=1e-4, atol=1e-5)
 
 
@@ -161,7 +174,7 @@ def test_stamp_matches_numpy_reference():
     for r, s in enumerate(SESSIONS):
         xs = table()[s].astype(np.float64)
         m_s, m_t = xs.mean(0), xs[-1]
-        alpha = _sig(xs @ k1 + m_t @ k2 + m_s @ k3 + b_a) @ k0      # eq. 7
+        alpha = _sig(xs @ k1 + m_t @ k2 + m_s @ k3 + b_a) @ k0  # eq. 7
         m_a = (alpha * xs).sum(0)
         ref = np.tanh(m_a @ ka + ba) * np.tanh(m_t @ kb + bb)
         np.testing.assert_allclose(out[r], ref, rtol=1e-4, atol=1e-5)
@@ -174,6 +187,6 @@ def test_narm_matches_numpy_reference():
     (a1,), (a2,), (v,), (bil,) = _w(enc.a1), _w(enc.a2), _w(enc.v), _w(enc.bilinear)
     for r, s in enumerate(SESSIONS):
         states, last = (np.asarray(t, np.float64)[0] for t in enc.gru(table()[s][None]))  # unpadded
-        alpha = _sig(last @ a1 + states @ a2) @ v                    # eqs. 7-8
-        c_t = np.concatenate([last, (alpha * states).sum(0)])       # eq. 9: [c_g; c_l]
+        alpha = _sig(last @ a1 + states @ a2) @ v  # eqs. 7-8
+        c_t = np.concatenate([last, (alpha * states).sum(0)])  # eq. 9: [c_g; c_l]
         np.testing.assert_allclose(out[r], c_t @ bil, rtol=1e-4, atol=1e-5)

@@ -63,14 +63,26 @@ def toy_backbone():
     BACKBONES.unregister("toy-recency")
 
 
-def test_a_registered_backbone_with_its_own_feature_trains_reloads_and_serves(toy_backbone, tmp_path):
+def test_a_registered_backbone_with_its_own_feature_trains_reloads_and_serves(
+    toy_backbone, tmp_path
+):
     import tensorflow as tf
 
     from fpam_tf.export import export
 
-    data = ProtocolData.from_sessions(datasets.load("synthetic", tfds_dir=tmp_path / "tfds", **SMALL).splits)
-    config = RunConfig(dataset="synthetic", model=toy_backbone, method=MethodConfig.preset("fp-adametric"),
-                       embedding_dim=8, hidden_units=8, batch_size=64, epochs=1, dataset_options=SMALL)
+    data = ProtocolData.from_sessions(
+        datasets.load("synthetic", tfds_dir=tmp_path / "tfds", **SMALL).splits
+    )
+    config = RunConfig(
+        dataset="synthetic",
+        model=toy_backbone,
+        method=MethodConfig.preset("fp-adametric"),
+        embedding_dim=8,
+        hidden_units=8,
+        batch_size=64,
+        epochs=1,
+        dataset_options=SMALL,
+    )
     run_dir = RunDir(tmp_path / "run")
     calls = RecencyBag.calls_of_prefix_features
     result = run(config, run_dir, verbose=0, max_steps_per_epoch=3, data=data)
@@ -93,8 +105,12 @@ def test_a_registered_backbone_with_its_own_feature_trains_reloads_and_serves(to
 
 
 def test_no_module_outside_the_backbones_names_a_backbone():
-    places = [PACKAGE / "input_pipeline.py", PACKAGE / "model.py", PACKAGE / "serving",
-              PACKAGE / "training"]
+    places = [
+        PACKAGE / "input_pipeline.py",
+        PACKAGE / "model.py",
+        PACKAGE / "serving",
+        PACKAGE / "training",
+    ]
     for place in places:
         for path in [place] if place.is_file() else sorted(place.glob("*.py")):
             text = path.read_text(encoding="utf-8").lower()

@@ -4,13 +4,13 @@ import logging
 
 import numpy as np
 import pytest
+from dataset_files import write_lines
 
 import fpam_tf.datasets as datasets
 from fpam_tf.datasets import lastfm
 from fpam_tf.datasets.tfds_base import SessionsBuilder
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SPLITS
-from dataset_files import write_lines
 
 SMALL = dict(num_users=40, num_items=200, num_sessions=300)
 
@@ -47,8 +47,11 @@ def test_spotify_sample_splits(spotify_sample):
 
 
 def test_spotify_sample_is_reused_once_prepared(spotify_sample, shared_datasets):
-    again = datasets.load("spotify", shared_datasets("spotify_mssd_sample"),
-                          tfds_dir=spotify_sample.tfds_path.split("/fpam_spotify/")[0])
+    again = datasets.load(
+        "spotify",
+        shared_datasets("spotify_mssd_sample"),
+        tfds_dir=spotify_sample.tfds_path.split("/fpam_spotify/")[0],
+    )
     assert again.tfds_path == spotify_sample.tfds_path
     np.testing.assert_array_equal(again.splits["test"].items, spotify_sample.splits["test"].items)
 
@@ -58,7 +61,11 @@ def test_lastfm_load_round_trip(tmp_path):
     records = lastfm.read_sessions(log)
     prepared = datasets.load("lastfm", tmp_path / "raw", tfds_dir=tmp_path / "tfds")
     assert prepared.has_users and prepared.config == {"session_gap_minutes": 30, "skip_seconds": 30}
-    assert {split: len(s) for split, s in prepared.splits.items()} == {"train": 9, "validation": 1, "test": 2}
+    assert {split: len(s) for split, s in prepared.splits.items()} == {
+        "train": 9,
+        "validation": 1,
+        "test": 2,
+    }
     back = {s.session_id: s for part in prepared.splits.values() for s in part.records()}
     for record in records:
         assert list(back[record.session_id].items) == list(record.items)
@@ -80,9 +87,15 @@ def test_config_name_follows_input_and_thresholds(tmp_path):
 
 
 def test_amazon_movies_load(tmp_path):
-    rows = [f"U{u},m{(u + d) % 7},{1 + (u + d) % 5}.0,{1362960000 + d * 86400 + u}" for u in range(3) for d in range(5)]
+    rows = [
+        f"U{u},m{(u + d) % 7},{1 + (u + d) % 5}.0,{1362960000 + d * 86400 + u}"
+        for u in range(3)
+        for d in range(5)
+    ]
     write_lines(tmp_path / "Movies_and_TV.csv", rows)
-    prepared = datasets.load("amazon-movies", tmp_path, tfds_dir=tmp_path / "tfds", rating_threshold=3)
+    prepared = datasets.load(
+        "amazon-movies", tmp_path, tfds_dir=tmp_path / "tfds", rating_threshold=3
+    )
     assert sum(len(s) for s in prepared.splits.values()) == 15
     assert prepared.config == {"rating_threshold": 3, "columns": "user,item,rating,timestamp"}
 

@@ -4,11 +4,11 @@ import tarfile
 
 import numpy as np
 import pytest
+from dataset_files import write_lines
 
 from fpam_tf.datasets import lastfm
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.errors import DataError
-from dataset_files import write_lines
 
 
 def row(user, stamp, track_id="", artist="Artist", track="Song"):
@@ -32,7 +32,11 @@ def test_tiny_sessions_exact(tmp_path):
     assert [s.session_id for s in sessions] == ["u1:1230804000", "u1:1230811410", "u2:1230854400"]
     first, second, third = sessions
     assert list(first.items) == ["Band - Tune", "t1", "t2"]
-    assert list(first.is_fp) == [True, False, False]  # 10 s play; last play of a session is never FP
+    assert list(first.is_fp) == [
+        True,
+        False,
+        False,
+    ]  # 10 s play; last play of a session is never FP
     assert list(second.items) == ["t3", "t4", "t5"]
     assert list(second.is_fp) == [True, False, False]
     assert first.start_time == 1230804000 and first.user_id == "u1"
@@ -63,16 +67,26 @@ def test_directory_and_tar_sources(tmp_path):
         tar.add(tmp_path / lastfm.TSV_NAME, arcname=f"lastfm-dataset-1K/{lastfm.TSV_NAME}")
     source = lastfm.find_source(archive.parent)
     assert source == archive
-    assert [s.items for s in lastfm.read_sessions(source)] == [s.items for s in lastfm.read_sessions(tmp_path / lastfm.TSV_NAME)]
+    assert [s.items for s in lastfm.read_sessions(source)] == [
+        s.items for s in lastfm.read_sessions(tmp_path / lastfm.TSV_NAME)
+    ]
 
 
 def test_bad_rows_counted_and_skipped(tmp_path):
-    lines = [TINY[0], "u1\t2009-01-01T12:00:00Z\tonly three", row("u1", "yesterday", "t9"), *TINY[1:]]
+    lines = [
+        TINY[0],
+        "u1\t2009-01-01T12:00:00Z\tonly three",
+        row("u1", "yesterday", "t9"),
+        *TINY[1:],
+    ]
     bad_rows = BadRows()
     sessions = lastfm.read_sessions(write_lines(tmp_path / "log.tsv", lines), bad_rows=bad_rows)
     report = bad_rows.report()
     assert report.counts == {"wrong column count": 1, "bad timestamp": 1}
-    assert [(r.line, r.kind) for r in report.examples] == [(2, "wrong column count"), (3, "bad timestamp")]
+    assert [(r.line, r.kind) for r in report.examples] == [
+        (2, "wrong column count"),
+        (3, "bad timestamp"),
+    ]
     assert sum(len(s.items) for s in sessions) == len(TINY)
 
 

@@ -1,24 +1,27 @@
 """Ratings reader (amazon-movies): format detection, daily sessions, rating threshold, bad rows."""
 
 import pytest
+from dataset_files import write_lines
 
 from fpam_tf.datasets import ratings
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.errors import ConfigError, DataError
-from dataset_files import write_lines
 
 DAY = 86400
 T0 = 1362960000  # 2013-03-11 00:00 UTC
 
 
 def test_amazon_csv_daily_sessions(tmp_path):
-    path = write_lines(tmp_path / "Movies_and_TV.csv", [
-        f"A1,m2,5.0,{T0 + 50}",
-        f"A1,m1,1.0,{T0 + 10}",
-        f"A1,m3,2.0,{T0 + 50}",
-        f"A1,m4,4.0,{T0 + DAY + 5}",
-        f"B7,m1,3.0,{T0 * 1000}",  # milliseconds
-    ])
+    path = write_lines(
+        tmp_path / "Movies_and_TV.csv",
+        [
+            f"A1,m2,5.0,{T0 + 50}",
+            f"A1,m1,1.0,{T0 + 10}",
+            f"A1,m3,2.0,{T0 + 50}",
+            f"A1,m4,4.0,{T0 + DAY + 5}",
+            f"B7,m1,3.0,{T0 * 1000}",  # milliseconds
+        ],
+    )
     assert ratings.find_source(tmp_path) == path
     sessions = ratings.read_sessions(path)
     assert [s.session_id for s in sessions] == ["A1:2013-03-11", "A1:2013-03-12", "B7:2013-03-11"]
@@ -27,7 +30,11 @@ def test_amazon_csv_daily_sessions(tmp_path):
     assert list(first.is_fp) == [True, False, False]  # rating < 2
     assert first.start_time == T0 + 10 and first.user_id == "A1"
     assert sessions[2].start_time == T0
-    assert [list(s.is_fp) for s in ratings.read_sessions(path, rating_threshold=3)][0] == [True, False, True]
+    assert [list(s.is_fp) for s in ratings.read_sessions(path, rating_threshold=3)][0] == [
+        True,
+        False,
+        True,
+    ]
 
 
 def test_item_first_column_order(tmp_path):
@@ -39,8 +46,10 @@ def test_item_first_column_order(tmp_path):
 
 
 def test_movielens_csv_and_dat(tmp_path):
-    csv_path = write_lines(tmp_path / "ratings.csv", ["userId,movieId,rating,timestamp",
-                                                      f"1,31,2.5,{T0}", f"1,1029,1.5,{T0 + 60}"])
+    csv_path = write_lines(
+        tmp_path / "ratings.csv",
+        ["userId,movieId,rating,timestamp", f"1,31,2.5,{T0}", f"1,1029,1.5,{T0 + 60}"],
+    )
     (session,) = ratings.read_sessions(csv_path)
     assert session.session_id == "1:2013-03-11" and list(session.is_fp) == [False, True]
     dat_dir = tmp_path / "ml-1m"
@@ -51,11 +60,17 @@ def test_movielens_csv_and_dat(tmp_path):
 
 
 def test_bad_rows_and_strict(tmp_path):
-    path = write_lines(tmp_path / "r.csv", [f"A1,m1,5.0,{T0}", "A1,m2,5.0", f"A1,m3,five,{T0}", "A1,m4,4.0,soon"])
+    path = write_lines(
+        tmp_path / "r.csv", [f"A1,m1,5.0,{T0}", "A1,m2,5.0", f"A1,m3,five,{T0}", "A1,m4,4.0,soon"]
+    )
     bad_rows = BadRows()
     (session,) = ratings.read_sessions(path, bad_rows=bad_rows)
     assert list(session.items) == ["m1"]
-    assert bad_rows.report().counts == {"wrong column count": 1, "bad number": 1, "bad timestamp": 1}
+    assert bad_rows.report().counts == {
+        "wrong column count": 1,
+        "bad number": 1,
+        "bad timestamp": 1,
+    }
     with pytest.raises(DataError) as error:
         ratings.read_sessions(path, bad_rows=BadRows(strict=True))
     assert error.value.line == 2

@@ -3,29 +3,51 @@
 import gzip
 
 import pytest
+from dataset_files import write_lines
 
 from fpam_tf.datasets import spotify
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.errors import ConfigError, DataError
-from dataset_files import write_lines
 
-HEADER = ("session_id,session_position,session_length,track_id_clean,skip_1,skip_2,skip_3,not_skipped,"
-          "context_switch,no_pause_before_play,short_pause_before_play,long_pause_before_play,"
-          "hist_user_behavior_n_seekfwd,hist_user_behavior_n_seekback,hist_user_behavior_is_shuffle,"
-          "hour_of_day,date,premium,context_type,hist_user_behavior_reason_start,hist_user_behavior_reason_end")
+HEADER = (
+    "session_id,session_position,session_length,track_id_clean,skip_1,skip_2,skip_3,not_skipped,"
+    "context_switch,no_pause_before_play,short_pause_before_play,long_pause_before_play,"
+    "hist_user_behavior_n_seekfwd,hist_user_behavior_n_seekback,hist_user_behavior_is_shuffle,"
+    "hour_of_day,date,premium,context_type,hist_user_behavior_reason_start,hist_user_behavior_reason_end"
+)
 
 
-def row(session, position, track, skip_1="false", skip_2="false", skip_3="false", not_skipped="true",
-        hour=21, date="2018-07-14"):
-    return (f"{session},{position},3,{track},{skip_1},{skip_2},{skip_3},{not_skipped},0,0,0,0,0,0,false,"
-            f"{hour},{date},true,radio,fwdbtn,fwdbtn")
+def row(
+    session,
+    position,
+    track,
+    skip_1="false",
+    skip_2="false",
+    skip_3="false",
+    not_skipped="true",
+    hour=21,
+    date="2018-07-14",
+):
+    return (
+        f"{session},{position},3,{track},{skip_1},{skip_2},{skip_3},{not_skipped},0,0,0,0,0,0,false,"
+        f"{hour},{date},true,radio,fwdbtn,fwdbtn"
+    )
 
 
 def test_rows_grouped_across_files_and_sorted(tmp_path):
-    write_lines(tmp_path / "a.csv", [HEADER, row("s1", 3, "t3"), row("s2", 1, "u1", skip_2="true", hour=0, date="2018-07-15"),
-                                      row("s1", 1, "t1", skip_2="true")])
+    write_lines(
+        tmp_path / "a.csv",
+        [
+            HEADER,
+            row("s1", 3, "t3"),
+            row("s2", 1, "u1", skip_2="true", hour=0, date="2018-07-15"),
+            row("s1", 1, "t1", skip_2="true"),
+        ],
+    )
     with gzip.open(tmp_path / "b.csv.gz", "wt") as stream:
-        stream.write(HEADER + "\n" + row("s1", 2, "t2", skip_1="true", not_skipped="false", hour=22) + "\n")
+        stream.write(
+            HEADER + "\n" + row("s1", 2, "t2", skip_1="true", not_skipped="false", hour=22) + "\n"
+        )
     (tmp_path / "notes.txt").write_text("ignored")
     sessions = spotify.read_sessions(spotify.find_sources(tmp_path))
     by_id = {s.session_id: s for s in sessions}
@@ -33,9 +55,15 @@ def test_rows_grouped_across_files_and_sorted(tmp_path):
     assert list(by_id["s1"].is_fp) == [True, False, False]
     assert by_id["s1"].start_time == 1531602000  # 2018-07-14 21:00 UTC, from position 1
     assert by_id["s2"].start_time == 1531612800 and by_id["s2"].user_id == ""
-    skip_1 = {s.session_id: list(s.is_fp) for s in spotify.read_sessions(spotify.find_sources(tmp_path), skip_field="skip_1")}
+    skip_1 = {
+        s.session_id: list(s.is_fp)
+        for s in spotify.read_sessions(spotify.find_sources(tmp_path), skip_field="skip_1")
+    }
     assert skip_1["s1"] == [False, True, False]
-    negated = {s.session_id: list(s.is_fp) for s in spotify.read_sessions(spotify.find_sources(tmp_path), skip_field="not_skipped")}
+    negated = {
+        s.session_id: list(s.is_fp)
+        for s in spotify.read_sessions(spotify.find_sources(tmp_path), skip_field="not_skipped")
+    }
     assert negated["s1"] == [False, True, False]
 
 
@@ -45,8 +73,17 @@ def test_unknown_skip_field():
 
 
 def test_bad_rows_and_strict(tmp_path):
-    path = write_lines(tmp_path / "log.csv", [HEADER, row("s1", 1, "t1"), row("s1", 2, "t2", skip_2="maybe"),
-                                              "s1,3,3,t3", row("s1", "x", "t4"), row("s1", 4, "t4")])
+    path = write_lines(
+        tmp_path / "log.csv",
+        [
+            HEADER,
+            row("s1", 1, "t1"),
+            row("s1", 2, "t2", skip_2="maybe"),
+            "s1,3,3,t3",
+            row("s1", "x", "t4"),
+            row("s1", 4, "t4"),
+        ],
+    )
     bad_rows = BadRows()
     (session,) = spotify.read_sessions([path], bad_rows=bad_rows)
     assert list(session.items) == ["t1", "t4"]
@@ -55,7 +92,11 @@ def test_bad_rows_and_strict(tmp_path):
     assert [r.line for r in report.examples] == [3, 4, 5]
     with pytest.raises(DataError) as error:
         spotify.read_sessions([path], bad_rows=BadRows(strict=True))
-    assert error.value.line == 3 and "maybe" in error.value.problem and "true or false" in error.value.fix
+    assert (
+        error.value.line == 3
+        and "maybe" in error.value.problem
+        and "true or false" in error.value.fix
+    )
 
 
 def test_missing_empty_and_wrong_files(tmp_path):

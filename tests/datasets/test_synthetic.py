@@ -38,7 +38,9 @@ def test_default_size_keeps_most_items(tmp_path):
 
 def test_fp_items_do_not_follow_taste(tmp_path):
     # Liked plays concentrate on few genres per session; FP plays spread like global popularity.
-    sessions = Sessions.from_records(lastfm.read_sessions(synthetic.generate(tmp_path / "log.tsv", **SMALL)))
+    sessions = Sessions.from_records(
+        lastfm.read_sessions(synthetic.generate(tmp_path / "log.tsv", **SMALL))
+    )
     lines = (tmp_path / "log.tsv").read_text().splitlines()
     genre_of = {}
     for line in lines:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 # The pipeline extras (pipelines/requirements.txt) are not part of the core environment.
-pytest.importorskip("tensorflow_transform", reason="install pipelines/requirements.txt to test the pipelines")
+pytest.importorskip(
+    "tensorflow_transform", reason="install pipelines/requirements.txt to test the pipelines"
+)
 
 import dataclasses
 import json
@@ -14,12 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from pipeline_inputs import spotify_rows, tiny_settings, write_spotify_log
+
+from fpam_tf.training.run_dir import RunConfig
 from pipelines.artifacts import RECORDS, STAGING, PipelineRoot
 from pipelines.beam_options import pipeline_options
 from pipelines.errors import PipelineError
-from fpam_tf.training.run_dir import RunConfig
 from pipelines.run import Settings, run_example_gen, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,9 +51,13 @@ def test_end_to_end_run_pushes_a_blessed_model(first_run):
     version = Path(pushed["version_dir"])
     assert version == Path(settings.export_base).resolve() / "synthetic-narm-fp-adametric" / "1"
     assert (version / "saved_model.pb").is_file()
-    graph_vocabulary = done["Transform"]["transform_graph"].path / "transform_fn" / "assets" / "items"
+    graph_vocabulary = (
+        done["Transform"]["transform_graph"].path / "transform_fn" / "assets" / "items"
+    )
     assert (version / "assets" / "vocabulary.txt").read_bytes() == graph_vocabulary.read_bytes()
-    statistics = json.loads((done["StatisticsGen"]["statistics"].path / "statistics.json").read_text())
+    statistics = json.loads(
+        (done["StatisticsGen"]["statistics"].path / "statistics.json").read_text()
+    )
     assert sum(statistics[split]["sessions"] for split in statistics) == 200
     assert (done["StatisticsGen"]["statistics"].path / "statistics.png").stat().st_size > 0
 
@@ -60,7 +66,9 @@ def test_second_run_skips_every_component(first_run):
     settings, done = first_run
     again = run_pipeline(settings)
     assert all(execution.skipped for execution in again.values())
-    assert {c: e.execution_id for c, e in again.items()} == {c: e.execution_id for c, e in done.items()}
+    assert {c: e.execution_id for c, e in again.items()} == {
+        c: e.execution_id for c, e in done.items()
+    }
 
 
 def test_unblessed_model_is_kept_with_its_reason(first_run, tmp_path):
@@ -72,7 +80,9 @@ def test_unblessed_model_is_kept_with_its_reason(first_run, tmp_path):
     assert (again["Evaluator"]["blessing"].path / "NOT_BLESSED").is_file()
     record = json.loads((again["Pusher"]["pushed_model"].path / "not_pushed.json").read_text())
     assert not record["pushed"] and "does not beat" in record["reason"]
-    assert sorted(p.name for p in (Path(settings.export_base) / "synthetic-narm-fp-adametric").iterdir()) == ["1"]
+    assert sorted(
+        p.name for p in (Path(settings.export_base) / "synthetic-narm-fp-adametric").iterdir()
+    ) == ["1"]
 
 
 def test_failing_component_leaves_no_artifact(tmp_path):
@@ -84,47 +94,79 @@ def test_failing_component_leaves_no_artifact(tmp_path):
 
     with pytest.raises(PipelineError, match="Demo: failed: RuntimeError: disk full"):
         root.run_component("Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=fail)
-    assert not (tmp_path / "Demo" / "things").exists() and not (tmp_path / "Demo" / STAGING / "1").exists()
+    assert (
+        not (tmp_path / "Demo" / "things").exists()
+        and not (tmp_path / "Demo" / STAGING / "1").exists()
+    )
     assert root.records("Demo") == []
 
     def succeed(out):
         (out["things"] / "done").write_text("complete")
 
-    execution = root.run_component("Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=succeed)
+    execution = root.run_component(
+        "Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=succeed
+    )
     assert not execution.skipped and (execution["things"].path / "done").is_file()
-    assert root.run_component("Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=fail).skipped
+    assert root.run_component(
+        "Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=fail
+    ).skipped
     # Changed input or config: a new execution with a new id.
-    assert root.run_component("Demo", inputs={"x": 2}, config={}, outputs=["things"], execute=succeed).execution_id == 2
+    assert (
+        root.run_component(
+            "Demo", inputs={"x": 2}, config={}, outputs=["things"], execute=succeed
+        ).execution_id
+        == 2
+    )
     assert len(list((tmp_path / "Demo" / RECORDS).glob("*.json"))) == 2
 
 
 def spotify_settings(tmp_path: Path, data_dir: Path, **changes) -> Settings:
-    return Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir)), pipeline_root=str(tmp_path / "root"),
-                    **changes)
+    return Settings(
+        run=RunConfig(dataset="spotify", data_dir=str(data_dir)),
+        pipeline_root=str(tmp_path / "root"),
+        **changes,
+    )
 
 
 def test_malformed_row_names_component_and_file(tmp_path):
     rows = spotify_rows(20)
-    rows[7] = ",".join(field if i != 5 else "maybe" for i, field in enumerate(rows[7].split(",")))  # skip_2
+    rows[7] = ",".join(
+        field if i != 5 else "maybe" for i, field in enumerate(rows[7].split(","))
+    )  # skip_2
     log = write_spotify_log(tmp_path / "logs" / "log_0.csv.gz", rows)
     with pytest.raises(PipelineError) as error:
-        run_example_gen(PipelineRoot(tmp_path / "root"), spotify_settings(tmp_path, log.parent, strict=True),
-                        pipeline_options())
+        run_example_gen(
+            PipelineRoot(tmp_path / "root"),
+            spotify_settings(tmp_path, log.parent, strict=True),
+            pipeline_options(),
+        )
     message = str(error.value)
     assert message.startswith("ExampleGen") and f"{log}:9" in message and "skip_2" in message
     assert not (tmp_path / "root" / "ExampleGen" / "examples").exists()
 
 
 def test_missing_column_names_component_and_file(tmp_path):
-    log = write_spotify_log(tmp_path / "logs" / "log_0.csv.gz", ["s1,1"], header="session_id,session_position")
+    log = write_spotify_log(
+        tmp_path / "logs" / "log_0.csv.gz", ["s1,1"], header="session_id,session_position"
+    )
     with pytest.raises(PipelineError, match=r"ExampleGen.*log_0\.csv\.gz:1: header lacks column"):
-        run_example_gen(PipelineRoot(tmp_path / "root"), spotify_settings(tmp_path, log.parent), pipeline_options())
+        run_example_gen(
+            PipelineRoot(tmp_path / "root"),
+            spotify_settings(tmp_path, log.parent),
+            pipeline_options(),
+        )
 
 
 def test_empty_split_is_an_error(tmp_path):
     log = write_spotify_log(tmp_path / "logs" / "log_0.csv.gz", spotify_rows(5))
-    with pytest.raises(PipelineError, match=r"ExampleGen \(.*log_0\.csv\.gz\): split\(s\) validation are empty"):
-        run_example_gen(PipelineRoot(tmp_path / "root"), spotify_settings(tmp_path, log.parent), pipeline_options())
+    with pytest.raises(
+        PipelineError, match=r"ExampleGen \(.*log_0\.csv\.gz\): split\(s\) validation are empty"
+    ):
+        run_example_gen(
+            PipelineRoot(tmp_path / "root"),
+            spotify_settings(tmp_path, log.parent),
+            pipeline_options(),
+        )
 
 
 def test_schema_change_between_runs_is_an_error(tmp_path):
@@ -132,13 +174,22 @@ def test_schema_change_between_runs_is_an_error(tmp_path):
     root, settings = PipelineRoot(tmp_path / "root"), spotify_settings(tmp_path, log.parent)
     assert not run_example_gen(root, settings, pipeline_options()).skipped
     rows = [row + ",x" for row in spotify_rows(30)]
-    write_spotify_log(log, rows, header="session_id,session_position,session_length,track_id_clean,skip_1,skip_2,"
-                                        "skip_3,not_skipped,hour_of_day,date,premium")
+    write_spotify_log(
+        log,
+        rows,
+        header="session_id,session_position,session_length,track_id_clean,skip_1,skip_2,"
+        "skip_3,not_skipped,hour_of_day,date,premium",
+    )
     os.utime(log, ns=(1, 1))  # A different modification time even on a coarse clock.
-    with pytest.raises(PipelineError, match=r"ExampleGen \(.*log_0\.csv\.gz\): the input schema changed.*"
-                                            r"columns added \['premium'\]"):
+    with pytest.raises(
+        PipelineError,
+        match=r"ExampleGen \(.*log_0\.csv\.gz\): the input schema changed.*"
+        r"columns added \['premium'\]",
+    ):
         run_example_gen(root, settings, pipeline_options())
-    accepted = run_example_gen(root, dataclasses.replace(settings, update_schema=True), pipeline_options())
+    accepted = run_example_gen(
+        root, dataclasses.replace(settings, update_schema=True), pipeline_options()
+    )
     assert not accepted.skipped
 
 
@@ -160,10 +211,20 @@ print("REPLICAS", summary["replicas"], "MRR", summary["best_validation_mrr@20"])
 
 def test_mirrored_strategy_over_two_logical_cpus(first_run, tmp_path):
     _, done = first_run
-    graph, transformed = done["Transform"]["transform_graph"].path, done["Transform"]["transformed_examples"].path
-    script = "import pipelines\n" + MIRRORED_SCRIPT  # pipelines first: TF_USE_LEGACY_KERAS before TensorFlow
-    result = subprocess.run([sys.executable, "-c", script, str(graph), str(transformed), str(tmp_path / "model")],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    graph, transformed = (
+        done["Transform"]["transform_graph"].path,
+        done["Transform"]["transformed_examples"].path,
+    )
+    script = (
+        "import pipelines\n" + MIRRORED_SCRIPT
+    )  # pipelines first: TF_USE_LEGACY_KERAS before TensorFlow
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(graph), str(transformed), str(tmp_path / "model")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REPLICAS 2" in result.stdout
     assert (tmp_path / "model" / "metrics.json").is_file()

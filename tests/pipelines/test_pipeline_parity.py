@@ -6,26 +6,41 @@ from __future__ import annotations
 import pytest
 
 # The pipeline extras (pipelines/requirements.txt) are not part of the core environment.
-pytest.importorskip("tensorflow_transform", reason="install pipelines/requirements.txt to test the pipelines")
+pytest.importorskip(
+    "tensorflow_transform", reason="install pipelines/requirements.txt to test the pipelines"
+)
 
 import json
 
 import numpy as np
+from pipeline_inputs import SHARED_DATASETS, TINY_SYNTHETIC, spotify_rows, write_spotify_log
 
 from fpam_tf import datasets
 from fpam_tf.protocol import ProtocolData
-from pipeline_inputs import SHARED_DATASETS, TINY_SYNTHETIC, spotify_rows, write_spotify_log
+from fpam_tf.training.run_dir import RunConfig
 from pipelines import trainer
 from pipelines.artifacts import PipelineRoot
 from pipelines.beam_options import pipeline_options
-from fpam_tf.training.run_dir import RunConfig
 from pipelines.run import Settings, run_example_gen, run_transform
 
 # PROTOCOL §6 on the Spotify sample (40,043 sessions; the protocol's 40,044 counted the CSV header).
-SPOTIFY_SAMPLE_FIGURES = {"vocab_size": 17101, "train_windows_vanilla": 343959, "train_windows_fp": 153938,
-                          "train_windows_fp_all": 164692, "valid_windows": 16861, "test_windows": 15941}
-WINDOW_FIGURES = ("vocab_size", "events_in_vocabulary", "train_windows_vanilla", "train_windows_fp",
-                  "train_windows_fp_all", "valid_windows", "test_windows")
+SPOTIFY_SAMPLE_FIGURES = {
+    "vocab_size": 17101,
+    "train_windows_vanilla": 343959,
+    "train_windows_fp": 153938,
+    "train_windows_fp_all": 164692,
+    "valid_windows": 16861,
+    "test_windows": 15941,
+}
+WINDOW_FIGURES = (
+    "vocab_size",
+    "events_in_vocabulary",
+    "train_windows_vanilla",
+    "train_windows_fp",
+    "train_windows_fp_all",
+    "valid_windows",
+    "test_windows",
+)
 
 
 def beam_path(tmp_path, settings: Settings, beam_args=()):
@@ -46,7 +61,9 @@ def assert_same(beam_data: ProtocolData, beam_sessions: dict, prepared) -> dict:
     np.testing.assert_array_equal(beam_data.items.ids, memory.items.ids)
     np.testing.assert_array_equal(beam_data.users.ids, memory.users.ids)
     for split in ("train", "validation", "test"):
-        np.testing.assert_array_equal(beam_data.splits[split].session_ids, memory.splits[split].session_ids)
+        np.testing.assert_array_equal(
+            beam_data.splits[split].session_ids, memory.splits[split].session_ids
+        )
         np.testing.assert_array_equal(beam_data.splits[split].items, memory.splits[split].items)
         np.testing.assert_array_equal(beam_data.splits[split].is_fp, memory.splits[split].is_fp)
     figures = memory.stats(prepared.splits)
@@ -58,7 +75,9 @@ def assert_same(beam_data: ProtocolData, beam_sessions: dict, prepared) -> dict:
 def test_parity_on_a_small_synthetic_log(tmp_path):
     settings = Settings(run=RunConfig(dataset="synthetic", dataset_options=dict(TINY_SYNTHETIC)))
     beam_data, beam_sessions = beam_path(tmp_path, settings)
-    prepared = datasets.load("synthetic", tmp_path / "raw", tfds_dir=tmp_path / "tfds", **TINY_SYNTHETIC)
+    prepared = datasets.load(
+        "synthetic", tmp_path / "raw", tfds_dir=tmp_path / "tfds", **TINY_SYNTHETIC
+    )
     figures = assert_same(beam_data, beam_sessions, prepared)
     assert figures["train_windows_vanilla"] > 0 and figures["test_windows"] > 0
 
@@ -71,15 +90,23 @@ def test_sessions_spread_over_files_are_merged(tmp_path):
     write_spotify_log(tmp_path / "logs" / "log_b.csv.gz", rows[1::2][::-1])
     settings = Settings(run=RunConfig(dataset="spotify", data_dir=str(tmp_path / "logs")))
     beam_data, beam_sessions = beam_path(tmp_path, settings)
-    assert_same(beam_data, beam_sessions, datasets.load("spotify", tmp_path / "logs", tfds_dir=tmp_path / "tfds"))
+    assert_same(
+        beam_data,
+        beam_sessions,
+        datasets.load("spotify", tmp_path / "logs", tfds_dir=tmp_path / "tfds"),
+    )
 
 
 def test_parity_on_the_tiny_spotify_log(tmp_path):
     data_dir = SHARED_DATASETS / "spotify_mssd_tiny"
     if not data_dir.exists():
         pytest.skip(f"real data {data_dir} is absent")
-    beam_data, beam_sessions = beam_path(tmp_path, Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir))))
-    assert_same(beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds"))
+    beam_data, beam_sessions = beam_path(
+        tmp_path, Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir)))
+    )
+    assert_same(
+        beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds")
+    )
 
 
 @pytest.mark.slow
@@ -87,7 +114,11 @@ def test_parity_on_the_spotify_sample(tmp_path):
     data_dir = SHARED_DATASETS / "spotify_mssd_sample"
     if not data_dir.exists():
         pytest.skip(f"real data {data_dir} is absent")
-    beam_data, beam_sessions = beam_path(tmp_path, Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir))))
+    beam_data, beam_sessions = beam_path(
+        tmp_path, Settings(run=RunConfig(dataset="spotify", data_dir=str(data_dir)))
+    )
     assert beam_sessions == {"train": 32034, "validation": 4004, "test": 4005}
-    figures = assert_same(beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds"))
+    figures = assert_same(
+        beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds")
+    )
     assert {k: figures[k] for k in SPOTIFY_SAMPLE_FIGURES} == SPOTIFY_SAMPLE_FIGURES

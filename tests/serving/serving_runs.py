@@ -19,8 +19,15 @@ def item_id(i: int) -> str:
     return f"track-{i:04d}"
 
 
-def make_run_dir(path, *, model: str = "narm", method: str = "fp-adametric", context: str | None = None,
-                 precision: str = "auto", seed: int = 0) -> RunDir:
+def make_run_dir(
+    path,
+    *,
+    model: str = "narm",
+    method: str = "fp-adametric",
+    context: str | None = None,
+    precision: str = "auto",
+    seed: int = 0,
+) -> RunDir:
     """A run directory whose best weights are those of a freshly initialised model (``seed``).
 
     The skip-flag embedding (zeros at initialisation) is randomised so that flags change the output.
@@ -30,16 +37,30 @@ def make_run_dir(path, *, model: str = "narm", method: str = "fp-adametric", con
     keras.utils.set_random_seed(seed)
     keras.mixed_precision.set_global_policy("float32" if precision == "auto" else precision)
     run_dir = RunDir(path)
-    config = RunConfig(model=model, method=MethodConfig.preset(method, context=context),
-                       embedding_dim=EMBEDDING_DIM, hidden_units=EMBEDDING_DIM, seed=seed, precision=precision)
+    config = RunConfig(
+        model=model,
+        method=MethodConfig.preset(method, context=context),
+        embedding_dim=EMBEDDING_DIM,
+        hidden_units=EMBEDDING_DIM,
+        seed=seed,
+        precision=precision,
+    )
     run_dir.claim(config)
     items = Vocabulary([item_id(i) for i in range(NUM_ITEMS)])
     items.save(run_dir.vocabulary)
     Vocabulary(["user-a", "user-b"]).save(run_dir.users)
-    recommender = build_model(config.method, backbone=model, num_items=len(items), num_users=3,
-                              embedding_dim=EMBEDDING_DIM, hidden_units=EMBEDDING_DIM)
+    recommender = build_model(
+        config.method,
+        backbone=model,
+        num_items=len(items),
+        num_users=3,
+        embedding_dim=EMBEDDING_DIM,
+        hidden_units=EMBEDDING_DIM,
+    )
     if recommender.flag_embedding is not None:
-        recommender.flag_embedding.embeddings.assign(np.random.default_rng(seed).normal(0, 0.3, (2, EMBEDDING_DIM)))
+        recommender.flag_embedding.embeddings.assign(
+            np.random.default_rng(seed).normal(0, 0.3, (2, EMBEDDING_DIM))
+        )
     save_weights_atomic(recommender, run_dir.best_weights)
     return run_dir
 
@@ -50,8 +71,9 @@ def padded(rows: list[list[str]], width: int | None = None) -> np.ndarray:
     return np.array([r + [""] * (width - len(r)) for r in rows], dtype=object)
 
 
-def reference_top_k(model, sessions: list[list[str]], skipped: list[list[str]], *, k: int,
-                    positives_only: bool) -> tuple[np.ndarray, np.ndarray]:
+def reference_top_k(
+    model, sessions: list[list[str]], skipped: list[list[str]], *, k: int, positives_only: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k ids [B, k] and float32 scores [B, k] computed one session at a time in Python with the Keras model.
 
     Independent of the serving graph: prefix prepared with the vocabulary's lookup, the skipped
@@ -65,12 +87,24 @@ def reference_top_k(model, sessions: list[list[str]], skipped: list[list[str]], 
     all_ids, all_scores = [], []
     for session, skip in zip(sessions, skipped):
         skip_indices = {index[i] for i in skip if i in index}
-        prefix = [index[i] for i in session if i in index and not (positives_only and index[i] in skip_indices)]
+        prefix = [
+            index[i]
+            for i in session
+            if i in index and not (positives_only and index[i] in skip_indices)
+        ]
         prefix = prefix[-MAX_PREFIX:]
         if prefix:
             items = np.array([prefix], np.int32)
-            features = {"items": items, "flags": np.isin(items, list(skip_indices)).astype(np.int32)}
-            features.update({k_: np.asarray(v) for k_, v in model.encoder.prefix_features(items, items != 0).items()})
+            features = {
+                "items": items,
+                "flags": np.isin(items, list(skip_indices)).astype(np.int32),
+            }
+            features.update(
+                {
+                    k_: np.asarray(v)
+                    for k_, v in model.encoder.prefix_features(items, items != 0).items()
+                }
+            )
             e_seq = np.asarray(model.session_embedding(features), dtype=np.float32)[0]
         else:
             e_seq = np.zeros(table.shape[1], np.float32)

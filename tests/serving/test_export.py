@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serving_runs import NUM_ITEMS, item_id, make_run_dir, padded, reference_top_k  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
+from serving_runs import NUM_ITEMS, item_id, make_run_dir, padded, reference_top_k  # noqa: E402
 
 from fpam_tf.export import export  # noqa: E402
 from fpam_tf.training.run_dir import load_model  # noqa: E402
@@ -25,7 +24,11 @@ K = 20
 RTOL, ATOL = 1e-5, 1e-6
 
 
-@pytest.fixture(scope="module", params=[("narm", "all"), ("srgnn", "positives")], ids=["narm-flags", "srgnn-positives"])
+@pytest.fixture(
+    scope="module",
+    params=[("narm", "all"), ("srgnn", "positives")],
+    ids=["narm-flags", "srgnn-positives"],
+)
 def exported(request, tmp_path_factory):
     """An exported run (NARM with skip flags; SR-GNN on positives-only prefixes), reloaded."""
     backbone, context = request.param
@@ -33,8 +36,12 @@ def exported(request, tmp_path_factory):
     run_dir = make_run_dir(base / "run", model=backbone, context=context)
     path = export(run_dir, k=K, export_base=base / "models")
     _, model, _, _ = load_model(run_dir)
-    return types.SimpleNamespace(path=path, model=model, positives_only=context == "positives",
-                                 loaded=tf.saved_model.load(str(path)))
+    return types.SimpleNamespace(
+        path=path,
+        model=model,
+        positives_only=context == "positives",
+        loaded=tf.saved_model.load(str(path)),
+    )
 
 
 def serve(exported, sessions, skipped=None, signature="serving_default"):
@@ -47,8 +54,13 @@ def serve(exported, sessions, skipped=None, signature="serving_default"):
 
 
 def expected(exported, sessions, skipped=None):
-    return reference_top_k(exported.model, sessions, skipped or [[] for _ in sessions], k=K,
-                           positives_only=exported.positives_only)
+    return reference_top_k(
+        exported.model,
+        sessions,
+        skipped or [[] for _ in sessions],
+        k=K,
+        positives_only=exported.positives_only,
+    )
 
 
 def assert_same(actual, wanted):
@@ -65,7 +77,16 @@ def test_reloaded_model_matches_in_memory_model_on_a_mixed_batch(exported):
     sessions = [ids(*rng.integers(0, NUM_ITEMS, n)) for n in (1, 3, 7, 12, 50, 64)]
     sessions.append(ids(5) + ["unknown-1"] + ids(6, 5, 7))  # repeated items, an unknown id
     sessions.append([])
-    skipped = [[], ids(int(rng.integers(NUM_ITEMS))), [sessions[2][3]], [], [sessions[4][-1], "unknown-2"], [], ids(6), []]
+    skipped = [
+        [],
+        ids(int(rng.integers(NUM_ITEMS))),
+        [sessions[2][3]],
+        [],
+        [sessions[4][-1], "unknown-2"],
+        [],
+        ids(6),
+        [],
+    ]
     assert_same(serve(exported, sessions, skipped), expected(exported, sessions, skipped))
 
 
@@ -90,7 +111,9 @@ def test_skipped_items_are_never_recommended(exported):
 
 
 def test_unknown_ids_are_ignored(exported):
-    with_unknown = serve(exported, [["nope"] + ids(3) + ["", "zzz"] + ids(4, 5) + ["other"]], [["never-seen"]])
+    with_unknown = serve(
+        exported, [["nope"] + ids(3) + ["", "zzz"] + ids(4, 5) + ["other"]], [["never-seen"]]
+    )
     without = serve(exported, [ids(3, 4, 5)])
     assert_same(with_unknown, without)
 
@@ -127,8 +150,9 @@ def test_recommend_signature_is_serving_default_with_nothing_skipped(exported):
 
 
 def test_session_embedding_signature(exported):
-    out = exported.loaded.signatures["session_embedding"](item_ids=tf.constant([ids(1, 2), [""] * 2]),
-                                                         skipped_ids=tf.constant([[""], [""]]))["e_seq"]
+    out = exported.loaded.signatures["session_embedding"](
+        item_ids=tf.constant([ids(1, 2), [""] * 2]), skipped_ids=tf.constant([[""], [""]])
+    )["e_seq"]
     assert out.dtype == tf.float32 and out.shape == (2, exported.model.embedding_dim)
     np.testing.assert_array_equal(out[1], 0.0)
 
@@ -140,10 +164,19 @@ def test_signature_names_and_dtypes(exported):
         inputs = signatures[name].structured_input_signature[1]
         wanted = {"item_ids"} if name == "recommend" else {"item_ids", "skipped_ids"}
         assert set(inputs) == wanted
-        assert all(spec.dtype == tf.string and spec.shape.as_list() == [None, None] for spec in inputs.values())
+        assert all(
+            spec.dtype == tf.string and spec.shape.as_list() == [None, None]
+            for spec in inputs.values()
+        )
     for name in ("serving_default", "recommend"):
         outputs = signatures[name].structured_outputs
-        assert outputs["item_ids"].dtype == tf.string and outputs["item_ids"].shape.as_list() == [None, K]
-        assert outputs["scores"].dtype == tf.float32 and outputs["scores"].shape.as_list() == [None, K]
+        assert outputs["item_ids"].dtype == tf.string and outputs["item_ids"].shape.as_list() == [
+            None,
+            K,
+        ]
+        assert outputs["scores"].dtype == tf.float32 and outputs["scores"].shape.as_list() == [
+            None,
+            K,
+        ]
     assert signatures["session_embedding"].structured_outputs["e_seq"].dtype == tf.float32
     assert (exported.path / "assets" / "vocabulary.txt").is_file()

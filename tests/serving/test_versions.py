@@ -12,8 +12,8 @@ from serving_runs import make_run_dir  # noqa: E402
 
 from fpam_tf import export as export_cli  # noqa: E402
 from fpam_tf.errors import ConfigError  # noqa: E402
-from fpam_tf.training.run_dir import RunDir  # noqa: E402
 from fpam_tf.serving.versions import latest_version, versions, write_new_version  # noqa: E402
+from fpam_tf.training.run_dir import RunDir  # noqa: E402
 
 
 def write_marker(staging):
@@ -29,7 +29,13 @@ def test_versions_count_up_from_one_above_the_highest_even_with_gaps(tmp_path):
     assert write_new_version(model_dir, write_marker) == model_dir / "8"
     assert versions(model_dir) == [1, 2, 7, 8]
     assert latest_version(model_dir) == model_dir / "8"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["1", "2", "7", "8", "notes"]  # no staging folder left
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "1",
+        "2",
+        "7",
+        "8",
+        "notes",
+    ]  # no staging folder left
     assert (model_dir / "8" / "saved_model.pb").is_file()
 
 
@@ -77,7 +83,9 @@ def test_unwritable_export_base_is_a_clear_error(tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(ConfigError, match="cannot write the export to .*pass a writable --export-base"):
+    with pytest.raises(
+        ConfigError, match="cannot write the export to .*pass a writable --export-base"
+    ):
         export_cli.export(run_dir, k=5, export_base=blocker / "models")
     assert blocker.read_text() == "not a folder"
 
@@ -94,7 +102,9 @@ def test_read_only_export_base_is_a_clear_error(tmp_path):
 
 def test_run_dir_without_trained_model_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        export_cli.main(["--run-dir", str(tmp_path / "nothing"), "--export-base", str(tmp_path / "models")])
+        export_cli.main(
+            ["--run-dir", str(tmp_path / "nothing"), "--export-base", str(tmp_path / "models")]
+        )
     assert exit_info.value.code == 2
     assert "holds no training run" in capsys.readouterr().err
     run_dir = make_run_dir(tmp_path / "run")
@@ -113,7 +123,23 @@ def test_k_beyond_the_catalogue_is_a_clear_error(tmp_path):
 def test_cli_names_the_model_after_the_run_dir_or_name(tmp_path, capsys):
     run_dir = make_run_dir(tmp_path / "my-run")
     base = tmp_path / "models"
-    assert export_cli.main(["--run-dir", str(run_dir.path), "--export-base", str(base), "--k", "5"]) == base / "my-run" / "1"
-    assert export_cli.main(["--run-dir", str(run_dir.path), "--export-base", str(base), "--k", "5",
-                            "--name", "prod"]) == base / "prod" / "1"
+    assert (
+        export_cli.main(["--run-dir", str(run_dir.path), "--export-base", str(base), "--k", "5"])
+        == base / "my-run" / "1"
+    )
+    assert (
+        export_cli.main(
+            [
+                "--run-dir",
+                str(run_dir.path),
+                "--export-base",
+                str(base),
+                "--k",
+                "5",
+                "--name",
+                "prod",
+            ]
+        )
+        == base / "prod" / "1"
+    )
     assert "saved_model_cli show" in capsys.readouterr().out
