@@ -19,8 +19,11 @@ demo: $(STAMP)
 		--fp-target-weight 0 --epochs 5 \
 		--run-dir runs/demo-synthetic-narm-fpam --export
 
-## The test suite (what CI runs). Heavier checks: make test-slow.
+## Lint (ruff: errors, import order, line length, formatting), then the test suite (what CI runs).
+## Heavier checks: make test-slow.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
@@ -33,8 +36,9 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.pipeline_scaling --replicas 1 4 16
 
 ## The Beam / tensorflow-transform pipeline on the embedded default (DirectRunner): raw log -> pushed SavedModel.
+## A small model and 3 epochs keep it to a few minutes on 2 cores; the flags are fpam_tf.train's.
 pipeline: $(STAMP)
-	$(PY) -m pipelines.run --dataset synthetic
+	$(PY) -m pipelines.run --dataset synthetic --epochs 3 --batch-size 256 --embedding-dim 32 --hidden-units 32
 
 ## Table 2 / Table 3 reproduction on the Spotify sample and the synthetic log (hours on 2 CPU cores; resumable).
 reproduce: $(STAMP)
