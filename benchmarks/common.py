@@ -1,4 +1,5 @@
-"""What the benchmarks share: locating ../shared data, printing a table, writing JSON with the machine."""
+"""What the benchmarks share: locating ../shared data, printing a table, writing JSON with the
+machine."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def require_spotify(path: Path) -> Path:
     """The Spotify sample folder, or exit with a clear message when it is absent."""
     if not Path(path).exists():
         raise SystemExit(
-            f"the Spotify MSSD sample is not at {path}; pass --spotify-dir (see ../shared/README.md)"
+            f"the Spotify MSSD sample is not at {path}; "
+            "pass --spotify-dir (see ../shared/README.md)"
         )
     return Path(path)

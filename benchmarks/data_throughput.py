@@ -1,4 +1,5 @@
-"""Windows per second of the training input pipeline on the Spotify sample (target: >= 50,000 on 2 cores).
+"""Windows per second of the training input pipeline on the Spotify sample
+(target: >= 50,000 on 2 cores).
 
     python -m benchmarks.data_throughput [--spotify-dir ../shared/datasets/spotify_mssd_sample]
 

@@ -26,7 +26,8 @@ from pipelines.beam_options import pipeline_options
 
 
 def write_replicas(source: Path, count: int, folder: Path) -> None:
-    """Writes ``count`` copies of ``source`` into ``folder``, session ids suffixed ``-r<i>`` (gzip CSV)."""
+    """Writes ``count`` copies of ``source`` into ``folder``, session ids suffixed ``-r<i>``
+    (gzip CSV)."""
     with open_text(source) as stream:
         rows = list(csv.reader(stream))
     session_at = rows[0].index("session_id")

@@ -1,6 +1,8 @@
-"""Latency of the exported model's ``serving_default`` against the floor of a NumPy top-k (target: <= 1.5x at batch 64).
+"""Latency of the exported model's ``serving_default`` against the floor of a NumPy top-k
+(target: <= 1.5x at batch 64).
 
-    python -m benchmarks.serving_latency [--run-dir runs/spotify-narm-fpam] [--out results/serving_latency.json]
+    python -m benchmarks.serving_latency [--run-dir runs/spotify-narm-fpam]
+        [--out results/serving_latency.json]
 
 Two catalogues, k = 100: (a) the Spotify sample's (a trained run's, or an untrained NARM with its
 17,101-row table: weights do not change latency), (b) a synthetic 1,000,000-item table. Each is
@@ -34,7 +36,8 @@ TARGET_RATIO = 1.5
 
 
 def untrained_run_dir(path: Path, num_items: int) -> RunDir:
-    """A run directory holding an untrained NARM (FP-AdaMetric config) over ``num_items - 1`` items."""
+    """A run directory holding an untrained NARM (FP-AdaMetric config) over
+    ``num_items - 1`` items."""
     import keras
 
     from fpam_tf.methods import MethodConfig
@@ -157,7 +160,8 @@ def main(argv=None):
         )
 
     print(
-        f"\nserving_default latency vs NumPy matmul + argpartition floor, k = {K}, sessions of {SESSION_LENGTH} "
+        f"\nserving_default latency vs NumPy matmul + argpartition floor, k = {K}, "
+        f"sessions of {SESSION_LENGTH} "
         f"(target at batch 64: <= {TARGET_RATIO}x)\n"
     )
     print_table(

@@ -1,4 +1,5 @@
-"""Training windows/s and peak memory per backbone on the Spotify sample (Vanilla windows, batch 512).
+"""Training windows/s and peak memory per backbone on the Spotify sample
+(Vanilla windows, batch 512).
 
     python -m benchmarks.train_throughput [--backbones narm,srgnn,stamp,gru4rec]
         [--precisions float32,mixed_bfloat16] [--steps 60]
@@ -9,7 +10,8 @@ Each (backbone, precision) runs in its own process (so peak RSS is its own): a w
 
 Anchor: RecBole 1.2.1's NARM with the same settings (embedding and hidden 100, batch 512, full
 softmax, CPU) spends about 126 s per epoch on these windows on this machine (1,013 s for 8 epochs,
-validation included). Targets: NARM at least 2x faster per epoch; SR-GNN at most 3x slower than NARM.
+validation included). Targets: NARM at least 2x faster per epoch; SR-GNN at most 3x slower
+than NARM.
 """
 
 from __future__ import annotations
@@ -116,7 +118,8 @@ def main(argv=None):
             if narm and row["precision"] == precision:
                 row["x_narm_epoch"] = round(row["epoch_s"] / narm["epoch_s"], 2)
     print(
-        f"\nTraining throughput, Spotify sample Vanilla windows, batch 512, emb/hidden 100, full softmax "
+        f"\nTraining throughput, Spotify sample Vanilla windows, batch 512, emb/hidden 100, "
+        "full softmax "
         f"(RecBole NARM anchor: {RECBOLE_NARM_EPOCH_SECONDS:.0f} s/epoch)\n"
     )
     print_table(

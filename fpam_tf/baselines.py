@@ -1,18 +1,22 @@
-"""Non-neural baselines, scored exactly like the trained models (PROTOCOL §5: full ranking, no sampling).
+"""Non-neural baselines, scored exactly like the trained models (PROTOCOL §5: full ranking, no
+sampling).
 
 Every baseline is fitted on the train split of a :class:`~fpam_tf.windows.ProtocolData` and turns
-evaluation windows into dense score matrices ``[B, V]`` over the whole vocabulary (column 0, padding,
-is never ranked), batch by batch, which :func:`evaluate_scores` ranks with
+evaluation windows into dense score matrices ``[B, V]`` over the whole vocabulary (column 0,
+padding, is never ranked), batch by batch, which :func:`evaluate_scores` ranks with
 :func:`fpam_tf.metrics.ranking_metrics_numpy`.
 
-- ``pop``: global train popularity (FP-aware: of positives, which reproduces PROTOCOL §6's POP 1.13).
-- ``spop``: session popularity: the count of each item in the prefix, global popularity breaking ties.
+- ``pop``: global train popularity (FP-aware: of positives, which reproduces PROTOCOL §6's POP
+  1.13).
+- ``spop``: session popularity: the count of each item in the prefix, global popularity breaking
+  ties.
 - ``sknn``: session-based kNN (Jannach & Ludewig 2017; Ludewig & Jannach 2018): cosine similarity
   between the prefix's item set and the item sets of the most recent train sessions sharing an item.
 
 ``fp_aware=True`` ignores skipped items (false positives): the popularity counts (except S-POP's
-tie-break, see :class:`SPOP`) and the neighbour sessions come from train positives only, and the prefix is the positives-only one (context
-``positives``). The plain variant uses every event (context ``all``). The targets are the same.
+tie-break, see :class:`SPOP`) and the neighbour sessions come from train positives only, and the
+prefix is the positives-only one (context ``positives``). The plain variant uses every event
+(context ``all``). The targets are the same.
 Implemented with NumPy only (inverted index + ``bincount``), no sparse-matrix dependency.
 """
 
@@ -32,12 +36,14 @@ DEFAULT_BATCH_SIZE = 256
 
 
 def context_of(fp_aware: bool) -> str:
-    """The evaluation-window context a baseline reads: positives only when FP-aware, else every event."""
+    """The evaluation-window context a baseline reads: positives only when FP-aware, else every
+    event."""
     return "positives" if fp_aware else "all"
 
 
 def train_events(data: ProtocolData, fp_aware: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(row_splits [n + 1], items [e])`` of the train sessions, positives only when ``fp_aware``."""
+    """``(row_splits [n + 1], items [e])`` of the train sessions, positives only when
+    ``fp_aware``."""
     train: EncodedSessions = data.splits["train"]
     keep = ~train.is_fp if fp_aware else np.ones(train.num_events, bool)
     session_of = np.repeat(np.arange(len(train), dtype=np.int64), np.diff(train.row_splits))
@@ -48,21 +54,24 @@ def train_events(data: ProtocolData, fp_aware: bool) -> tuple[np.ndarray, np.nda
 
 
 def popularity_tiebreak(items: np.ndarray, num_items: int) -> np.ndarray:
-    """float64 ``[V]``: ``count / (max count + 1)``, in [0, 1): train popularity scaled below one prefix event."""
+    """float64 ``[V]``: ``count / (max count + 1)``, in [0, 1): train popularity scaled below one
+    prefix event."""
     counts = np.bincount(items, minlength=num_items).astype(np.float64)
     counts[0] = 0.0
     return counts / (counts.max() + 1.0)
 
 
 def prefix_pairs(windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(row, item)`` int64 ``[p]`` of every prefix event of windows ``rows``; row = position in ``rows``."""
+    """``(row, item)`` int64 ``[p]`` of every prefix event of windows ``rows``; row = position in
+    ``rows``."""
     begin, end = windows.prefix_begin[rows], windows.prefix_end[rows]
     row = np.repeat(np.arange(len(rows), dtype=np.int64), end - begin)
     return row, windows.track_items[ranges(begin, end)].astype(np.int64)
 
 
 class Baseline:
-    """A fitted baseline: ``fit`` on train, then ``score`` evaluation windows as dense ``[B, V]`` matrices."""
+    """A fitted baseline: ``fit`` on train, then ``score`` evaluation windows as dense ``[B, V]``
+    matrices."""
 
     name = "baseline"
 
@@ -76,14 +85,16 @@ class Baseline:
         return context_of(self.fp_aware)
 
     def fit(self, data: ProtocolData, *, fp_aware: bool = False) -> Baseline:
-        """Learns from ``data``'s train split (positives only when ``fp_aware``); returns ``self``."""
+        """Learns from ``data``'s train split (positives only when ``fp_aware``); returns
+        ``self``."""
         self.fp_aware = fp_aware
         self.num_items = len(data.items)
         self._fit(data, *train_events(data, fp_aware))
         return self
 
     def _fit(self, data: ProtocolData, row_splits: np.ndarray, items: np.ndarray) -> None:
-        """Fits on the train sessions ``(row_splits [n + 1], items [e])`` (positives only when FP-aware)."""
+        """Fits on the train sessions ``(row_splits [n + 1], items [e])`` (positives only when
+        FP-aware)."""
         raise NotImplementedError
 
     def score_rows(self, windows: Windows, rows: np.ndarray) -> np.ndarray:
@@ -121,7 +132,8 @@ class SPOP(Baseline):
     The popularity term is below 1, so it only orders items with the same prefix count. It counts
     every train event even when FP-aware: being played at all (skipped or not) is what popularity
     measures here, and with it the positives-only variant reproduces PROTOCOL §6's 6.06 MRR@20
-    (positives-only popularity gives 6.08). FP-awareness is in the prefix, which holds positives only.
+    (positives-only popularity gives 6.08). FP-awareness is in the prefix, which holds positives
+    only.
     """
 
     name = "spop"
@@ -166,7 +178,8 @@ class SKNN(Baseline):
         self.session_size = np.bincount(sessions, minlength=num_sessions)
         self.session_splits = np.concatenate([[0], np.cumsum(self.session_size)])
         self.session_items = set_items
-        # Inverted index item -> sessions holding it, sessions ascending (a stable sort keeps their order).
+        # Inverted index item -> sessions holding it, sessions ascending (a stable sort keeps
+        # their order).
         order = np.argsort(set_items, kind="stable")
         self.item_splits = np.concatenate(
             [[0], np.cumsum(np.bincount(set_items, minlength=self.num_items))]
@@ -184,7 +197,8 @@ class SKNN(Baseline):
         prefix_size = np.bincount(row, minlength=len(rows))
         postings = ranges(self.item_splits[item], self.item_splits[item + 1])
         row_of_posting = np.repeat(row, self.item_splits[item + 1] - self.item_splits[item])
-        # Overlap |P ∩ S| = number of prefix items whose postings hold S; sorted by row, then session.
+        # Overlap |P ∩ S| = number of prefix items whose postings hold S; sorted by row, then
+        # session.
         keys, overlap = np.unique(
             row_of_posting * self.num_sessions + self.item_sessions[postings], return_counts=True
         )

@@ -1,6 +1,7 @@
-"""What the command-line entry points share: the run flags of ``fpam_tf.train`` and ``pipelines.run``
-(one parser function, one set of defaults), the dataset flags, and user errors printed without a
-traceback. Choices and help text come from the registries (backbones, methods, datasets, ...)."""
+"""What the command-line entry points share: the run flags of ``fpam_tf.train`` and
+``pipelines.run`` (one parser function, one set of defaults), the dataset flags, and user errors
+printed without a traceback. Choices and help text come from the registries (backbones, methods,
+datasets, ...)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from fpam_tf.windows import CONTEXTS, FP_SCOPES
 
 
 def user_errors(main):
-    """Runs ``main``; an :class:`FpamError` prints ``error: ...`` on stderr and exits with status 2."""
+    """Runs ``main``; an :class:`FpamError` prints ``error: ...`` on stderr and exits with
+    status 2."""
 
     @functools.wraps(main)
     def wrapper(argv=None):
@@ -53,7 +55,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, tfds_dir: bool = T
         parser.add_argument(
             "--tfds-dir",
             default=None,
-            help="where prepared TFDS datasets live (default: $FPAM_TFDS_DIR or ~/.cache/fpam_tf/tfds)",
+            help="where prepared TFDS datasets live "
+            "(default: $FPAM_TFDS_DIR or ~/.cache/fpam_tf/tfds)",
         )
     parser.add_argument(
         "--dataset-option",
@@ -66,7 +69,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, tfds_dir: bool = T
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that define a training run (backbone, method, model size, optimisation, seed, precision)."""
+    """The flags that define a training run (backbone, method, model size, optimisation, seed,
+    precision)."""
     parser.add_argument("--model", default="narm", help=f"backbone: {backbones.BACKBONES.help()}")
     parser.add_argument(
         "--method",
@@ -74,9 +78,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"one of: {METHODS.help()}. The paper's FP-Simple / FP-Metric / FP-AdaMetric "
         "exactly: add --context positives --fp-target-weight 0",
     )
-    # Picked on validation (NARM, Spotify sample, 6 epochs, seed 0, validation MRR@20; docs/REPRODUCTION.md):
-    # context "all" beats "positives" for every FP-aware method: FP-Simple 13.82 vs 12.19, FP-Metric 13.84 vs
-    # 12.35, FP-AdaMetric 13.56 vs 12.10. The presets stay the paper's (positives): --context positives is theirs.
+    # Picked on validation (NARM, Spotify sample, 6 epochs, seed 0, validation MRR@20;
+    # docs/REPRODUCTION.md): context "all" beats "positives" for every FP-aware method: FP-Simple
+    # 13.82 vs 12.19, FP-Metric 13.84 vs 12.35, FP-AdaMetric 13.56 vs 12.10. The presets stay the
+    # paper's (positives): --context positives is theirs.
     parser.add_argument(
         "--context",
         choices=list(CONTEXTS),
@@ -85,8 +90,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "or positives only (the paper's FP-Simple / FP-Metric / FP-AdaMetric). "
         "Vanilla ignores flags.",
     )
-    # Picked on validation with the context above: NARM / FP-AdaMetric, context all, validation MRR@20 15.64 at
-    # w = 1 against 13.56 at w = 0 (Vanilla 15.00; w = 1 without the FP term 14.90). The paper's methods use w = 0.
+    # Picked on validation with the context above: NARM / FP-AdaMetric, context all, validation
+    # MRR@20 15.64 at w = 1 against 13.56 at w = 0 (Vanilla 15.00; w = 1 without the FP term
+    # 14.90). The paper's methods use w = 0.
     parser.add_argument(
         "--fp-target-weight",
         type=float,
@@ -140,7 +146,8 @@ def parse_options(pairs: list[str]) -> dict:
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(
-                f"--dataset-option {pair!r} is not KEY=VALUE (e.g. --dataset-option num_sessions=5000)"
+                f"--dataset-option {pair!r} is not KEY=VALUE "
+                "(e.g. --dataset-option num_sessions=5000)"
             )
         key, value = pair.split("=", 1)
         try:

@@ -14,7 +14,8 @@ from fpam_tf.training.run_dir import RunDir
 
 
 def finished_experiment(run_dir: RunDir, *, data_dir=None, tfds_dir=None):
-    """The :class:`~fpam_tf.training.Experiment` of a run that has best weights (``write_test_results`` loads them)."""
+    """The :class:`~fpam_tf.training.Experiment` of a run that has best weights
+    (``write_test_results`` loads them)."""
     import dataclasses
 
     from fpam_tf.training.experiment import Experiment

@@ -41,7 +41,8 @@ class Sessions:
       session_ids: str array ``[n]``.
       user_ids: str array ``[n]`` (``""`` = no user).
       start_times: int64 array ``[n]``, seconds since the epoch.
-      row_splits: int64 array ``[n + 1]``; session ``i`` owns events ``row_splits[i]:row_splits[i+1]``.
+      row_splits: int64 array ``[n + 1]``; session ``i`` owns events
+        ``row_splits[i]:row_splits[i+1]``.
       items: str array ``[e]``, raw item ids.
       is_fp: bool array ``[e]``.
     """
@@ -158,7 +159,8 @@ def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 
 def split_sessions(sessions: Sessions) -> dict[str, Sessions]:
-    """PROTOCOL §2: order by (start time, session id); first floor(0.8 n) train, up to floor(0.9 n) validation, rest test."""
+    """PROTOCOL §2: order by (start time, session id); first floor(0.8 n) train, up to
+    floor(0.9 n) validation, rest test."""
     order = np.lexsort((sessions.session_ids, sessions.start_times))
     n = len(order)
     # Integer arithmetic: floor(0.8 n) and floor(0.9 n) without float rounding surprises.

@@ -3,8 +3,8 @@
 Example::
 
     python -m fpam_tf.export --run-dir runs/spotify-narm-fpam --k 100
-    # -> saved_models/spotify-narm-fpam/<version>/ (saved_model.pb, variables/, assets/vocabulary.txt,
-    #    assets.extra/tf_serving_warmup_requests)
+    # -> saved_models/spotify-narm-fpam/<version>/ (saved_model.pb, variables/,
+    #    assets/vocabulary.txt, assets.extra/tf_serving_warmup_requests)
 
 The version is one above the highest present; it is written under a temporary name and renamed
 into place when complete. Signatures and request shapes: BUILD.md, "Deployment: TF Serving".
@@ -22,12 +22,14 @@ from fpam_tf.training.run_dir import RunDir, load_model
 
 
 def export(run_dir, *, k: int = 100, export_base="saved_models", name: str | None = None) -> Path:
-    """Exports the best weights of ``run_dir`` to ``<export_base>/<name>/<version>/``; returns that folder.
+    """Exports the best weights of ``run_dir`` to ``<export_base>/<name>/<version>/``; returns
+    that folder.
 
     ``name`` defaults to the run directory's name; ``k`` is the number of results per session.
 
     Raises:
-      ConfigError: no trained model in ``run_dir``, a bad ``k`` or ``name``, or an unwritable ``export_base``.
+      ConfigError: no trained model in ``run_dir``, a bad ``k`` or ``name``, or an unwritable
+        ``export_base``.
     """
     import tensorflow as tf
 
@@ -45,7 +47,8 @@ def export(run_dir, *, k: int = 100, export_base="saved_models", name: str | Non
     num_candidates = len(items) - 1
     if not 1 <= k <= num_candidates:
         raise ConfigError(
-            f"--k {k} is outside 1..{num_candidates} (the run's catalogue has {num_candidates} items)"
+            f"--k {k} is outside 1..{num_candidates} "
+            f"(the run's catalogue has {num_candidates} items)"
         )
     module = RecommenderModule(
         model,

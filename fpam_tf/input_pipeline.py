@@ -24,7 +24,8 @@ class BatchOptions:
     """What a batch carries besides the prefix (decided by the model, not by the data).
 
     Attributes:
-      flags: include ``flags`` (FP flag per prefix event): models with a learned skip-flag embedding.
+      flags: include ``flags`` (FP flag per prefix event): models with a learned skip-flag
+        embedding.
       fp_items: include ``fp_items`` / ``target_is_fp``: models with an FP metric term.
       fp_target_weight: cross-entropy weight of windows whose target is an FP (1 for others).
       prefix_features: the backbone's builder of its own features from a padded prefix
@@ -57,8 +58,8 @@ def make_dataset(
 
     Features: ``items`` int32 ``[B, T]`` (T = longest prefix of the batch), ``lengths`` int32
     ``[B]``, ``users`` int32 ``[B]``, and per ``options``: ``flags`` int32 ``[B, T]``,
-    ``fp_items`` int32 ``[B, F]`` with ``target_is_fp`` bool ``[B]``, the backbone's prefix features.
-    ``sample_weight`` is float32 ``[B]`` (``fp_target_weight`` on FP targets, else 1).
+    ``fp_items`` int32 ``[B, F]`` with ``target_is_fp`` bool ``[B]``, the backbone's prefix
+    features. ``sample_weight`` is float32 ``[B]`` (``fp_target_weight`` on FP targets, else 1).
 
     Training (``shuffle=True``) reshuffles every epoch, then buckets by length: chunks of
     ``bucket_batches`` batches are sorted by prefix length and cut into batches, whose order is

@@ -66,12 +66,15 @@ class MethodConfig:
       context: ``"all"`` (prefix holds every event) or ``"positives"`` (FPs removed, paper eq. 2).
       flags: add a learned played/skipped embedding to each prefix item (``--context all`` of an
         FP-aware method).
-      fp_target_weight: cross-entropy weight of windows whose target is an FP (0 drops those windows).
+      fp_target_weight: cross-entropy weight of windows whose target is an FP (0 drops those
+        windows).
       fp_lambda: λ of the FP metric term (0 = no term).
       aggregation: ``"mean"`` (FP-Metric, eq. 9) or ``"adaptive"`` (FP-AdaMetric, eqs. 10-11).
-      fp_weighting: adaptive weights: ``"softmax"`` over a window's FPs or the literal ``"sigmoid"`` gate.
+      fp_weighting: adaptive weights: ``"softmax"`` over a window's FPs or the literal
+        ``"sigmoid"`` gate.
       margin: m of the hinge.
-      fp_scope: which FPs a training window's side sequence holds (``session`` | ``prefix`` | ``user``).
+      fp_scope: which FPs a training window's side sequence holds (``session`` | ``prefix`` |
+        ``user``).
     """
 
     method: str = "vanilla"

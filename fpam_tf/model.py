@@ -90,7 +90,8 @@ class SessionRecommender(keras.Model):
                 use_user=self.user_embedding is not None,
                 name="fp_term",
             )
-            # Built now: these run only inside the training loss, after the optimizer has been built.
+            # Built now: these run only inside the training loss, after the optimizer has been
+            # built.
             self.fp_term.build((None, embedding_dim))
             if self.user_embedding is not None:
                 self.user_embedding.build()

@@ -50,7 +50,8 @@ class ProtocolData:
         )
 
     def evaluation_windows(self, split: str, *, context: str) -> Windows:
-        """Validation or test windows: the same targets for every method; only the prefix differs by context."""
+        """Validation or test windows: the same targets for every method; only the prefix differs
+        by context."""
         return build_windows(
             self.splits[split], context=context, fp_targets=False, require_positive_before=True
         )

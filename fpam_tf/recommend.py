@@ -1,8 +1,10 @@
-"""``python -m fpam_tf.recommend``: the next items of one session from an exported model (newest version).
+"""``python -m fpam_tf.recommend``: the next items of one session from an exported model
+(newest version).
 
 Example::
 
-    python -m fpam_tf.recommend --model saved_models/spotify-narm-fpam --items t_1,t_2,t_3 --skipped t_3 --k 10
+    python -m fpam_tf.recommend --model saved_models/spotify-narm-fpam \\
+        --items t_1,t_2,t_3 --skipped t_3 --k 10
 
 Loads the SavedModel with plain TensorFlow (no model code), as TF Serving would.
 """
@@ -30,7 +32,8 @@ def version_dir(model: Path) -> Path:
 
 
 def recommend(model: Path, items: list[str], skipped: list[str], k: int) -> list[tuple[str, float]]:
-    """The ``k`` best next items of the session ``items`` (skipped ones excluded), as ``(id, score)`` pairs.
+    """The ``k`` best next items of the session ``items`` (skipped ones excluded), as
+    ``(id, score)`` pairs.
 
     Raises:
       ConfigError: no exported model at ``model``, or ``k`` above the export's ``k``.

@@ -1,8 +1,8 @@
 """Named choices (backbones, methods, datasets, precisions): one registry per kind.
 
 A name is validated in one place, the registry that holds it: :meth:`Registry.get` raises a
-:class:`~fpam_tf.errors.ConfigError` that lists the valid names. Command lines read their choices and
-help text from the same registry, so adding an entry adds it everywhere.
+:class:`~fpam_tf.errors.ConfigError` that lists the valid names. Command lines read their choices
+and help text from the same registry, so adding an entry adds it everywhere.
 """
 
 from __future__ import annotations

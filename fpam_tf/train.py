@@ -1,4 +1,5 @@
-"""``python -m fpam_tf.train``: train a backbone with a method, validate every epoch, test the best weights.
+"""``python -m fpam_tf.train``: train a backbone with a method, validate every epoch, test the best
+weights.
 
 Example::
 

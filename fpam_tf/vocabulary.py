@@ -56,7 +56,8 @@ class Vocabulary:
             raise DataError(
                 f"item id {bad[0]!r} contains a line break",
                 path=path,
-                fix="line breaks cannot be stored in a one-id-per-line vocabulary; clean the ids in the raw log",
+                fix="line breaks cannot be stored in a one-id-per-line vocabulary; "
+                "clean the ids in the raw log",
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")

@@ -38,7 +38,8 @@ class Windows:
     Attributes:
       track_items: int32 ``[c]``: the events prefixes are cut from (all events, or positives only).
       track_flags: int32 ``[c]``: 1 where the track's event is an FP (skipped), else 0.
-      prefix_begin, prefix_end: int64 ``[w]``: window ``k``'s prefix is ``track_items[begin:end]``, at most L long.
+      prefix_begin, prefix_end: int64 ``[w]``: window ``k``'s prefix is
+        ``track_items[begin:end]``, at most L long.
       targets: int32 ``[w]`` target item indices.
       target_is_fp: bool ``[w]``.
       users: int32 ``[w]`` user index of the window's session.
@@ -67,7 +68,8 @@ class Windows:
         return self.prefix_end - self.prefix_begin
 
     def prefixes(self) -> list[np.ndarray]:
-        """The prefixes as NumPy arrays (for inspection and tests; the pipeline never materialises them)."""
+        """The prefixes as NumPy arrays (for inspection and tests; the pipeline never materialises
+        them)."""
         return [self.track_items[b:e] for b, e in zip(self.prefix_begin, self.prefix_end)]
 
     def prefix_flags(self) -> list[np.ndarray]:

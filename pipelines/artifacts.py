@@ -58,7 +58,8 @@ class Artifact:
 
 @dataclasses.dataclass(frozen=True)
 class Execution:
-    """What :meth:`PipelineRoot.run_component` returns: the artifacts and whether the run was skipped."""
+    """What :meth:`PipelineRoot.run_component` returns: the artifacts and whether the run was
+    skipped."""
 
     component: str
     execution_id: int
@@ -76,7 +77,8 @@ def digest(value) -> str:
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """Hash of the sources of ``fpam_tf`` and ``pipelines``: any code change invalidates cached executions."""
+    """Hash of the sources of ``fpam_tf`` and ``pipelines``: any code change invalidates cached
+    executions."""
     roots = [Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "fpam_tf"]
     hasher = hashlib.sha256()
     for root in roots:
@@ -140,15 +142,16 @@ class PipelineRoot:
 
         Args:
           component: the component's name (folder under the root).
-          inputs: input name -> :class:`Artifact` (or a plain JSON value standing for an external input,
-            e.g. the raw files' paths, sizes and modification times).
+          inputs: input name -> :class:`Artifact` (or a plain JSON value standing for an external
+            input, e.g. the raw files' paths, sizes and modification times).
           config: the component's settings (JSON-serialisable).
           outputs: names of the artifacts ``execute`` writes.
           execute: called with output name -> an empty staging folder; may return a JSON summary
             that is stored in the execution record.
 
         Raises:
-          PipelineError: ``execute`` failed (an :class:`FpamError` is reworded to name the component).
+          PipelineError: ``execute`` failed (an :class:`FpamError` is reworded to name the
+            component).
         """
         input_prints = {
             k: v.fingerprint if isinstance(v, Artifact) else digest(v) for k, v in inputs.items()

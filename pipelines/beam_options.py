@@ -1,4 +1,5 @@
-"""Apache Beam pipeline options: the runner plus any options passed through from the command line."""
+"""Apache Beam pipeline options: the runner plus any options passed through from the command
+line."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "Port
 
 
 def pipeline_options(runner: str = "DirectRunner", beam_args: list[str] | tuple = ()):
-    """``PipelineOptions`` for ``runner`` with ``beam_args`` (e.g. ``--project``, ``--flink_master``).
+    """``PipelineOptions`` for ``runner`` with ``beam_args`` (e.g. ``--project``,
+    ``--flink_master``).
 
     Built from the explicit list only: by default Beam would also parse ``sys.argv``.
     """

@@ -3,7 +3,8 @@
 The candidate is **blessed** only if its validation MRR@20 (PROTOCOL's selection metric) beats,
 by at least ``margin`` (percentage points), both the Vanilla baseline of the same backbone trained
 by the same pipeline and the currently pushed model (when there is one). Outputs: ``evaluation``
-(``evaluation.json``) and ``blessing`` (an empty ``BLESSED`` or ``NOT_BLESSED`` file, as TFX writes).
+(``evaluation.json``) and ``blessing`` (an empty ``BLESSED`` or ``NOT_BLESSED`` file, as TFX
+writes).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def read_metrics(model_dir: Path, what: str) -> dict:
 
 
 def decide(candidate: float, rivals: dict[str, float | None], margin: float) -> tuple[bool, str]:
-    """(blessed, reason): whether ``candidate`` beats every rival that exists by at least ``margin``."""
+    """(blessed, reason): whether ``candidate`` beats every rival that exists by at least
+    ``margin``."""
     failures, passes = [], []
     for name, score in rivals.items():
         if score is None:
@@ -40,7 +42,8 @@ def decide(candidate: float, rivals: dict[str, float | None], margin: float) -> 
             passes.append(f"beats {name} ({candidate:.4f} >= {score:.4f} + {margin})")
         else:
             failures.append(
-                f"does not beat {name}: validation MRR@20 {candidate:.4f} < {score:.4f} + margin {margin}"
+                f"does not beat {name}: validation MRR@20 {candidate:.4f} < "
+                f"{score:.4f} + margin {margin}"
             )
     if failures:
         return False, "; ".join(failures)
@@ -59,8 +62,10 @@ def run(
 
     Args:
       model_dir: the candidate's run directory.
-      baseline_dir: the Vanilla baseline's run directory (``None`` when the candidate is Vanilla itself).
-      pushed: the record of the currently pushed model (``pushed.json`` of a Pusher execution) or ``None``.
+      baseline_dir: the Vanilla baseline's run directory (``None`` when the candidate is Vanilla
+        itself).
+      pushed: the record of the currently pushed model (``pushed.json`` of a Pusher execution) or
+        ``None``.
       margin: how far (MRR@20 percentage points) the candidate must be ahead.
     """
     candidate = read_metrics(model_dir, "candidate model")

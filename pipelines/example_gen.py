@@ -1,4 +1,5 @@
-"""ExampleGen: raw logs -> sessions with FP flags -> SequenceExample shards split train / validation / test.
+"""ExampleGen: raw logs -> sessions with FP flags -> SequenceExample shards split train /
+validation / test.
 
 Beam graph::
 
@@ -29,7 +30,8 @@ SCHEMA_FILE = (
 
 
 class SplitBoundaries(beam.CombineFn):
-    """Global combine of session keys -> the first validation key and the first test key (PROTOCOL §2).
+    """Global combine of session keys -> the first validation key and the first test key
+    (PROTOCOL §2).
 
     With n sessions ordered by (start time, session id), train is the first floor(0.8 n), validation
     up to floor(0.9 n), test the rest. The accumulator holds only the keys (a timestamp and an id,
@@ -79,7 +81,8 @@ def split_counts(bounds: dict) -> dict:
 
 
 def check_schema(component_dir: Path, raw, schema: dict, update: bool) -> None:
-    """Compares the input files' columns with the pinned schema (written by the first run, or on ``update``).
+    """Compares the input files' columns with the pinned schema (written by the first run, or on
+    ``update``).
 
     Raises:
       PipelineError: a file's columns differ from the pinned ones (naming the file and the columns).
@@ -97,7 +100,8 @@ def check_schema(component_dir: Path, raw, schema: dict, update: bool) -> None:
                     f"columns added {added or 'none'}, removed {removed or 'none'}"
                     + ("" if added or removed else ", order changed"),
                     path=path,
-                    fix="restore the file's columns, or rerun with --update-schema to accept the new schema",
+                    fix="restore the file's columns, "
+                    "or rerun with --update-schema to accept the new schema",
                 )
     if pinned is None or update or pinned["dataset"] != raw.dataset:
         write_json_atomic(
@@ -106,7 +110,8 @@ def check_schema(component_dir: Path, raw, schema: dict, update: bool) -> None:
 
 
 def build(pipeline, raw, strict: bool, output: Path) -> None:
-    """Adds ExampleGen's transforms to ``pipeline``, writing into the ``examples`` folder ``output``."""
+    """Adds ExampleGen's transforms to ``pipeline``, writing into the ``examples`` folder
+    ``output``."""
     read = (
         pipeline
         | "InputFiles" >> beam.Create(list(raw.files))
@@ -156,7 +161,8 @@ def build(pipeline, raw, strict: bool, output: Path) -> None:
 
 
 def run(raw, output: Path, *, options, strict: bool = False) -> dict:
-    """Runs ExampleGen's Beam pipeline into ``output``; returns the sessions per split and the bad-row report.
+    """Runs ExampleGen's Beam pipeline into ``output``; returns the sessions per split and the
+    bad-row report.
 
     Raises:
       PipelineError: no sessions, or a split is empty (naming the input files).

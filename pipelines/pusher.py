@@ -20,7 +20,8 @@ PUSHED = "pushed.json"
 
 
 def check_vocabulary(version_dir: Path, graph_dir: Path) -> None:
-    """Raises (and removes the version) when the exported vocabulary differs from the transform graph's."""
+    """Raises (and removes the version) when the exported vocabulary differs from the transform
+    graph's."""
     exported = version_dir / "assets" / "vocabulary.txt"
     transform = graph_dir / "transform_fn" / "assets" / VOCABULARY
     if exported.read_bytes() != transform.read_bytes():

@@ -35,7 +35,8 @@ class RawInput:
 
 
 def resolve_input(dataset: str, data_dir, options: dict, synthetic_dir: Path) -> RawInput:
-    """The input files and thresholds of a dataset; a synthetic log is generated into ``synthetic_dir`` if absent.
+    """The input files and thresholds of a dataset; a synthetic log is generated into
+    ``synthetic_dir`` if absent.
 
     Raises:
       ConfigError / DataError: unknown options, missing or empty files (from ``fpam_tf.datasets``).
@@ -86,9 +87,11 @@ def _is_number(text: str) -> bool:
 
 
 def read_fragments(path: str, raw: RawInput, strict: bool):
-    """Yields ``(session_id, events)`` fragments of one file, then ``("", report)`` with its bad rows.
+    """Yields ``(session_id, events)`` fragments of one file, then ``("", report)`` with its bad
+    rows.
 
-    The last item carries the :class:`BadRowReport` (as JSON) under the empty key, which no session has.
+    The last item carries the :class:`BadRowReport` (as JSON) under the empty key, which no session
+    has.
     """
     bad_rows = BadRows(strict=strict)
     source = Path(path)

@@ -51,7 +51,8 @@ def encode_session(record: SessionRecord) -> bytes:
 
 
 def decode_session(serialized: bytes) -> SessionRecord:
-    """The session of a serialised ``tf.train.SequenceExample`` (inverse of :func:`encode_session`)."""
+    """The session of a serialised ``tf.train.SequenceExample`` (inverse of
+    :func:`encode_session`)."""
     import tensorflow as tf
 
     example = tf.train.SequenceExample.FromString(serialized)
@@ -67,7 +68,8 @@ def decode_session(serialized: bytes) -> SessionRecord:
 
 
 def to_instance(serialized: bytes) -> dict:
-    """A serialised session as a tensorflow-transform instance dict (see :func:`raw_feature_spec`)."""
+    """A serialised session as a tensorflow-transform instance dict (see
+    :func:`raw_feature_spec`)."""
     record = decode_session(serialized)
     return {
         "session_id": record.session_id.encode(),

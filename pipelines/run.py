@@ -55,7 +55,8 @@ SMALL_SYNTHETIC = {"num_sessions": 2000, "num_users": 100, "num_items": 600}
 
 
 def default_run() -> RunConfig:
-    """The training run of ``python -m pipelines.run`` with no flags: ``fpam_tf.train``'s defaults."""
+    """The training run of ``python -m pipelines.run`` with no flags: ``fpam_tf.train``'s
+    defaults."""
     return run_config_from_args(parser().parse_known_args([])[0])
 
 
@@ -90,7 +91,8 @@ class Settings:
 
 
 def run_pipeline(settings: Settings) -> dict:
-    """Runs (or skips, when cached) every component in order; returns component name -> Execution."""
+    """Runs (or skips, when cached) every component in order; returns component name ->
+    Execution."""
     settings.run.validate()
     DISTRIBUTIONS.get(settings.distribution)
     root = PipelineRoot(settings.pipeline_root)
@@ -124,7 +126,8 @@ def run_pipeline(settings: Settings) -> dict:
 
 
 def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Execution:
-    """ExampleGen over the raw input of ``settings`` (input schema checked against the pinned one)."""
+    """ExampleGen over the raw input of ``settings`` (input schema checked against the pinned
+    one)."""
     try:
         raw = raw_sources.resolve_input(
             settings.run.dataset,
@@ -153,7 +156,8 @@ def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Executio
 
 
 def run_transform(root: PipelineRoot, examples: Artifact, options) -> Execution:
-    """Transform of an examples artifact (tensorflow-transform's scratch files stay in the staging folder)."""
+    """Transform of an examples artifact (tensorflow-transform's scratch files stay in the staging
+    folder)."""
     return root.run_component(
         transform.COMPONENT,
         inputs={"examples": examples},
@@ -177,7 +181,8 @@ def run_trainer(
     graph: Artifact,
     transformed: Artifact,
 ) -> Execution:
-    """A Trainer component (``component`` names it: the candidate or the Vanilla baseline) training ``method``."""
+    """A Trainer component (``component`` names it: the candidate or the Vanilla baseline)
+    training ``method``."""
     config = settings.run_config(method)
     return root.run_component(
         component,
@@ -203,7 +208,8 @@ def run_trainer(
 def run_evaluator(
     root: PipelineRoot, settings: Settings, model: Artifact, baseline: Artifact | None
 ) -> Execution:
-    """The Evaluator: the candidate against the Vanilla baseline and the model currently pushed (if any)."""
+    """The Evaluator: the candidate against the Vanilla baseline and the model currently pushed
+    (if any)."""
     pushed = pusher.current_push(root, exclude_model=model.path)
     inputs = {"model": model, "pushed": pushed and pushed["version_dir"]}
     if baseline is not None:
@@ -222,10 +228,12 @@ def run_evaluator(
 def run_pusher(
     root: PipelineRoot, settings: Settings, model: Artifact, evaluation: Execution, graph: Artifact
 ) -> Execution:
-    """The Pusher: exports a blessed model to ``settings.export_base``, records why an unblessed one was not."""
+    """The Pusher: exports a blessed model to ``settings.export_base``, records why an unblessed
+    one was not."""
     run = settings.run
     name = settings.name or f"{run.dataset}-{run.model}-{run.method.method}"
-    # An exported model returns at most the whole catalogue: a tiny log's vocabulary can be below --k.
+    # An exported model returns at most the whole catalogue: a tiny log's vocabulary can be below
+    # --k.
     k = min(settings.k, transform_vocabulary_size(graph.path))
     export_base = Path(settings.export_base).resolve()
     report, blessing = evaluation["evaluation"], evaluation["blessing"]
@@ -284,7 +292,8 @@ def parser() -> argparse.ArgumentParser:
         "--blessing-margin",
         type=float,
         default=0.0,
-        help="validation MRR@20 points the candidate must gain over the Vanilla baseline and the pushed model",
+        help="validation MRR@20 points the candidate must gain over the Vanilla baseline "
+        "and the pushed model",
     )
     p.add_argument("--export-base", default="saved_models", help="TF Serving model base folder")
     p.add_argument(

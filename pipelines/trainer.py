@@ -1,4 +1,5 @@
-"""Trainer: ``fpam_tf`` training on the transformed shards, optionally under a ``tf.distribute`` strategy.
+"""Trainer: ``fpam_tf`` training on the transformed shards, optionally under a ``tf.distribute``
+strategy.
 
 The :class:`~fpam_tf.protocol.ProtocolData` is built from the Transform outputs (item indices from
 the transform graph, the vocabulary from its ``items`` asset), not by re-reading the raw logs, so
@@ -49,12 +50,14 @@ DISTRIBUTIONS.register("multiworker", _multiworker, "MultiWorkerMirroredStrategy
 
 
 def strategy_for(distribution: str):
-    """The ``tf.distribute`` strategy of ``--distribution`` (see docs/PIPELINES.md for ``multiworker``)."""
+    """The ``tf.distribute`` strategy of ``--distribution`` (see docs/PIPELINES.md for
+    ``multiworker``)."""
     return DISTRIBUTIONS.get(distribution)()
 
 
 def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions:
-    """One transformed split as :class:`Sessions` whose ``items`` are vocabulary indices, in PROTOCOL §2 order."""
+    """One transformed split as :class:`Sessions` whose ``items`` are vocabulary indices, in
+    PROTOCOL §2 order."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -68,7 +71,8 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
         )
 
     def flatten(serialized):
-        """A batch of parsed sessions as flat columns: the ragged event lists as values + lengths."""
+        """A batch of parsed sessions as flat columns: the ragged event lists as values +
+        lengths."""
         features = tf.io.parse_example(serialized, spec)
         items = tf.RaggedTensor.from_sparse(features["item_index"])
         return {
@@ -98,12 +102,14 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
         items=joined["items"].astype(np.int32),
         is_fp=joined["is_fp"].astype(bool),
     )
-    # Shards hold sessions in no particular order; windows and user histories need the chronological one.
+    # Shards hold sessions in no particular order; windows and user histories need the
+    # chronological one.
     return sessions.take(np.lexsort((sessions.session_ids, sessions.start_times)))
 
 
 def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
-    """PROTOCOL §3 data from the Transform outputs: vocabulary from the graph's asset, events outside it removed."""
+    """PROTOCOL §3 data from the Transform outputs: vocabulary from the graph's asset, events
+    outside it removed."""
     import tensorflow_transform as tft
 
     items = Vocabulary(
@@ -137,7 +143,8 @@ def run(
     max_steps_per_epoch: int | None = None,
     verbose: int = 0,
 ) -> dict:
-    """Trains ``config`` (a :class:`~fpam_tf.training.run_dir.RunConfig`) into the run directory ``model_dir``.
+    """Trains ``config`` (a :class:`~fpam_tf.training.run_dir.RunConfig`) into the run directory
+    ``model_dir``.
 
     The model is created and trained inside the strategy's scope, so its variables are mirrored
     over the strategy's devices. Returns the run's test results (``metrics.json``).
@@ -145,7 +152,8 @@ def run(
     from fpam_tf.training.run import run as run_training
     from fpam_tf.training.run_dir import RunDir
 
-    # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime starts.
+    # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime
+    # starts.
     strategy = strategy_for(distribution)
     data = protocol_data(graph_dir, transformed)
     with strategy.scope():

@@ -1,4 +1,5 @@
-"""Transform (tensorflow-transform on Beam): the item vocabulary as an analyzer, and raw ids -> indices.
+"""Transform (tensorflow-transform on Beam): the item vocabulary as an analyzer, and raw ids ->
+indices.
 
 The vocabulary is PROTOCOL §3's: items occurring at least 5 times in train, index 0 padding /
 out-of-vocabulary, ordered by descending train frequency, ties by id. ``tft.vocabulary`` orders
@@ -29,7 +30,8 @@ FREQUENCIES = "item_frequencies"
 
 
 def preprocessing_fn(inputs):
-    """Raw session features -> ``item_index`` (vocabulary index, 0 outside it); the other features pass through."""
+    """Raw session features -> ``item_index`` (vocabulary index, 0 outside it); the other features
+    pass through."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
@@ -37,7 +39,8 @@ def preprocessing_fn(inputs):
     vocabulary = tft.vocabulary(
         items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=VOCABULARY
     )
-    # Not used by the graph: its counts let protocol_order() re-sort ties (see the module docstring).
+    # Not used by the graph: its counts let protocol_order() re-sort ties (see the module
+    # docstring).
     tft.vocabulary(
         items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=FREQUENCIES, store_frequency=True
     )
@@ -55,7 +58,8 @@ def preprocessing_fn(inputs):
 
 
 def protocol_order(frequency_lines: list[str]) -> list[str]:
-    """Item ids of a ``store_frequency`` vocabulary (``"<count> <id>"`` lines) by descending count, ties by id."""
+    """Item ids of a ``store_frequency`` vocabulary (``"<count> <id>"`` lines) by descending count,
+    ties by id."""
     pairs = []
     for line in frequency_lines:
         count, item = line.split(" ", 1)

@@ -15,13 +15,15 @@ SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datas
 
 @pytest.fixture(scope="session")
 def shared_datasets():
-    """Returns a function name -> path of ``../shared/datasets/<name>``, skipping the test when it is absent."""
+    """Returns a function name -> path of ``../shared/datasets/<name>``, skipping the test when it
+    is absent."""
 
     def locate(name: str) -> Path:
         path = SHARED_DATASETS / name
         if not path.exists():
             pytest.skip(
-                f"real data {path} is absent (put the shared datasets next to the repository to run this)"
+                f"real data {path} is absent "
+                "(put the shared datasets next to the repository to run this)"
             )
         return path
 
@@ -48,7 +50,8 @@ def spotify_protocol(spotify_sample):
 
 @pytest.fixture(scope="session")
 def jax_backend_checks():
-    """The result of ``tests/jax_backend_checks.py`` run once under ``KERAS_BACKEND=jax`` (a dict, see there)."""
+    """The result of ``tests/jax_backend_checks.py`` run once under ``KERAS_BACKEND=jax`` (a dict,
+    see there)."""
     script = Path(__file__).with_name("jax_backend_checks.py")
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(

@@ -1,10 +1,12 @@
-"""The checks that need ``KERAS_BACKEND=jax``, run as one subprocess (the backend is fixed when keras is
-first imported, and one JAX start-up instead of two keeps the suite short).
+"""The checks that need ``KERAS_BACKEND=jax``, run as one subprocess (the backend is fixed when
+keras is first imported, and one JAX start-up instead of two keeps the suite short).
 
 Run by the ``jax_backend_checks`` fixture in ``conftest.py``; prints one ``RESULT`` JSON line:
-- ``forward``: per backbone, the session embedding's shape, its array module, and the largest change of the
-  output when the padding is made longer and filled with garbage (0 when padding never reaches the output);
-- ``loss_mean`` / ``loss_adaptive``: the FP term and the dtype of the FP weights of ``FPAdaMetricLoss``;
+- ``forward``: per backbone, the session embedding's shape, its array module, and the largest
+  change of the output when the padding is made longer and filled with garbage (0 when padding
+  never reaches the output);
+- ``loss_mean`` / ``loss_adaptive``: the FP term and the dtype of the FP weights of
+  ``FPAdaMetricLoss``;
 - ``metric``: HR@5 of ``RankingMetrics`` on random scores;
 - ``train_steps``: per backbone, the loss terms before and after one FP-AdaMetric training step.
 """

@@ -1,5 +1,6 @@
-"""Baselines (POP, S-POP, SKNN): exact scores on hand-made sessions, FP-awareness, the vectorised SKNN
-against a plain-Python one, metric aggregation, and PROTOCOL §6's S-POP / POP figures on Spotify."""
+"""Baselines (POP, S-POP, SKNN): exact scores on hand-made sessions, FP-awareness, the vectorised
+SKNN against a plain-Python one, metric aggregation, and PROTOCOL §6's S-POP / POP figures on
+Spotify."""
 
 import math
 
@@ -42,7 +43,8 @@ HAND = protocol_data(
 
 
 def scores_of(baseline, fp_aware=False):
-    """The baseline's score matrix [W, V] of HAND's test windows (window 0: target 2, window 1: target 3)."""
+    """The baseline's score matrix [W, V] of HAND's test windows (window 0: target 2, window 1:
+    target 3)."""
     baseline.fit(HAND, fp_aware=fp_aware)
     windows = HAND.evaluation_windows("test", context=baseline.context)
     batches = list(baseline.score(windows, batch_size=1))
@@ -91,7 +93,8 @@ def test_sknn_keeps_the_k_nearest_among_the_most_recent_candidates():
     np.testing.assert_allclose(
         scores_of(SKNN(k=1))[0], [-1, 1, -1 / 3, -1 / 3, 1, 1 / 3 - 1], rtol=1e-6
     )
-    # Window 1 (prefix {1, 2, 4}): all three sessions are candidates; the most recent one is s2 = {2, 3, 5}.
+    # Window 1 (prefix {1, 2, 4}): all three sessions are candidates; the most recent one is
+    # s2 = {2, 3, 5}.
     np.testing.assert_allclose(
         scores_of(SKNN(sample_size=1))[1], [-1, -1 / 3, 1 / 3, 1 / 3, 1 / 3 - 1, 1 / 3], rtol=1e-6
     )

@@ -194,7 +194,8 @@ def test_evaluate_without_a_trained_model_is_a_clear_error(tmp_path):
 
 def test_a_killed_run_resumes_mid_epoch_from_its_last_checkpoint(tfds_dir, tmp_path):
     run_dir = RunDir(tmp_path / "run")
-    # 60 of the epoch's 326 steps: room to kill it after its second checkpoint (step 10), before the epoch ends.
+    # 60 of the epoch's 326 steps: room to kill it after its second checkpoint (step 10), before
+    # the epoch ends.
     args = cli_args(
         run_dir.path,
         tfds_dir,
@@ -253,9 +254,11 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     assert run_dir.latest_weights.is_file()
 
 
-@pytest.mark.slow  # three 3-epoch trainings (about a minute); the reproduction grid measures the same at scale
+# three 3-epoch trainings (about a minute); the reproduction grid measures the same at scale
+@pytest.mark.slow
 def test_on_synthetic_data_fp_simple_and_fp_adametric_beat_vanilla(tmp_path, tfds_dir):
-    """The generator's skipped plays are drawn from popularity alone: learning them as targets hurts."""
+    """The generator's skipped plays are drawn from popularity alone: learning them as targets
+    hurts."""
     options = {"num_sessions": 3000, "num_users": 150, "num_items": 600, "seed": 1}
     prepared = datasets.load("synthetic", tfds_dir=tfds_dir, **options)
     data = ProtocolData.from_sessions(prepared.splits)

@@ -1,4 +1,5 @@
-"""Session encoders (backbones) behind one interface, :class:`SessionEncoder`, found by name in ``BACKBONES``.
+"""Session encoders (backbones) behind one interface, :class:`SessionEncoder`, found by name in
+``BACKBONES``.
 
 Adding a backbone is one file defining a ``SessionEncoder`` subclass (with its own batch features,
 if it needs any: ``FEATURES``, ``prefix_features`` and ``feature_inputs``) and one

@@ -64,7 +64,8 @@ class SessionEncoder(keras.layers.Layer):
         return {name: features[name] for name in self.FEATURES}
 
     def position_inputs(self, inputs: dict):
-        """``sequence + context`` (context only if present), cast to ``self.compute_dtype``. [B, T, D]."""
+        """``sequence + context`` (context only if present), cast to ``self.compute_dtype``.
+        [B, T, D]."""
         x = ops.cast(inputs["sequence"], self.compute_dtype)
         context = inputs.get("context")
         if context is not None:

@@ -1,4 +1,5 @@
-"""GRU4Rec: Session-based Recommendations with Recurrent Neural Networks (Hidasi et al., ICLR 2016)."""
+"""GRU4Rec: Session-based Recommendations with Recurrent Neural Networks
+(Hidasi et al., ICLR 2016)."""
 
 from __future__ import annotations
 

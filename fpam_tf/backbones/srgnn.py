@@ -43,11 +43,12 @@ class SRGNN(SessionEncoder):
           mask: bool ``[B, T]``.
 
         Returns:
-          dict with ``nodes`` int32 ``[B, N]`` (unique items in order of first occurrence, 0-padded),
-          ``alias`` int32 ``[B, T]`` (node of each position, 0 on padding), and ``adj_in`` /
-          ``adj_out`` float32 ``[B, N, N]`` normalised as the reference code: ``adj_in[b,i,j] =
-          A[j,i] / max(indegree(i), 1)`` and ``adj_out[b,i,j] = A[i,j] / max(outdegree(i), 1)``,
-          ``A[u,v] = 1`` when the prefix has a transition ``u -> v``.
+          dict with ``nodes`` int32 ``[B, N]`` (unique items in order of first occurrence,
+          0-padded), ``alias`` int32 ``[B, T]`` (node of each position, 0 on padding), and
+          ``adj_in`` / ``adj_out`` float32 ``[B, N, N]`` normalised as the reference code:
+          ``adj_in[b,i,j] = A[j,i] / max(indegree(i), 1)`` and
+          ``adj_out[b,i,j] = A[i,j] / max(outdegree(i), 1)``, ``A[u,v] = 1`` when the prefix has
+          a transition ``u -> v``.
         """
         import tensorflow as tf
 

@@ -1,9 +1,10 @@
-"""Datasets: raw session logs -> prepared TFDS datasets -> train / validation / test :class:`Sessions`.
+"""Datasets: raw session logs -> prepared TFDS datasets -> train / validation / test
+:class:`Sessions`.
 
 Entry point: :func:`load`. Readers live in one module per format (``lastfm``, ``spotify``,
-``ratings``, ``synthetic``); ``tfds_base`` holds the TFDS builder base class and ``tfds_builders`` one
-builder per dataset, each found by name in ``DATASETS``. Adding a dataset is one reader module, one
-builder class and one ``DATASETS.register`` line.
+``ratings``, ``synthetic``); ``tfds_base`` holds the TFDS builder base class and
+``tfds_builders`` one builder per dataset, each found by name in ``DATASETS``. Adding a dataset is
+one reader module, one builder class and one ``DATASETS.register`` line.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class PreparedDataset:
 
     Attributes:
       name: a name of :data:`DATASETS`.
-      splits: ``"train"``, ``"validation"``, ``"test"`` -> :class:`Sessions`, each in chronological order.
+      splits: ``"train"``, ``"validation"``, ``"test"`` -> :class:`Sessions`, each in
+        chronological order.
       config: the thresholds / generation options actually used (JSON-serialisable).
       has_users: whether sessions carry user ids (False for Spotify MSSD).
       bad_rows: the malformed rows skipped while reading the raw log.
@@ -68,15 +70,19 @@ def builder_of(name: str):
 def load(
     name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options
 ) -> PreparedDataset:
-    """Prepares dataset ``name`` from ``data_dir`` (unless already prepared) and reads back its three splits.
+    """Prepares dataset ``name`` from ``data_dir`` (unless already prepared) and reads back its
+    three splits.
 
     Args:
       name: a name of :data:`DATASETS`.
-      data_dir: the raw log (file or directory); optional for ``synthetic`` (where the generated log goes).
+      data_dir: the raw log (file or directory); optional for ``synthetic`` (where the generated
+        log goes).
       tfds_dir: where prepared datasets live (default :func:`default_tfds_dir`).
-      strict: raise :class:`~fpam_tf.errors.DataError` at the first malformed row instead of skipping it.
-      **options: thresholds of the dataset (``session_gap_minutes``, ``skip_seconds``, ``skip_field``,
-        ``rating_threshold``, ``columns``, synthetic ``num_users`` / ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
+      strict: raise :class:`~fpam_tf.errors.DataError` at the first malformed row instead of
+        skipping it.
+      **options: thresholds of the dataset (``session_gap_minutes``, ``skip_seconds``,
+        ``skip_field``, ``rating_threshold``, ``columns``, synthetic ``num_users`` /
+        ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
     """
     builder_class = builder_of(name)
     from fpam_tf.datasets.tfds_base import prepare

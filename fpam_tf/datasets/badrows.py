@@ -49,7 +49,8 @@ class BadRowReport:
         )
 
     def raise_first(self) -> None:
-        """Raises the first bad row as a :class:`DataError` (strict mode on an already prepared dataset)."""
+        """Raises the first bad row as a :class:`DataError` (strict mode on an already prepared
+        dataset)."""
         if self.examples:
             row = self.examples[0]
             raise DataError(row.problem, path=row.path, line=row.line, fix=row.fix)

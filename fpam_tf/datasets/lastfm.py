@@ -50,7 +50,8 @@ def find_source(data_dir) -> Path:
 
 @contextlib.contextmanager
 def _open_lines(source: Path) -> Iterator[tuple[str, TextIO]]:
-    """Yields (name for messages, text stream) of the TSV, reading it from inside the tar when needed."""
+    """Yields (name for messages, text stream) of the TSV, reading it from inside the tar when
+    needed."""
     if source.name.endswith((".tar.gz", ".tgz", ".tar")):
         with tarfile.open(source) as tar:
             member = next((m for m in tar.getmembers() if m.name.endswith(TSV_NAME)), None)
@@ -85,7 +86,8 @@ def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], li
                     line_number,
                     "wrong column count",
                     f"expected {NUM_FIELDS} tab-separated fields, found {len(fields)}",
-                    "each row must be: user id, timestamp, artist MBID, artist name, track MBID, track name",
+                    "each row must be: user id, timestamp, artist MBID, artist name, "
+                    "track MBID, track name",
                 )
                 continue
             user, stamp, _artist_id, artist, track_id, track = fields
@@ -109,7 +111,8 @@ def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], li
 def user_sessions(
     user: str, times: list[int], items: list[str], *, gap_seconds: int, skip_seconds: int
 ) -> list[SessionRecord]:
-    """Sessions of one user: ascending time, split at gaps > ``gap_seconds``, FP = play time < ``skip_seconds``.
+    """Sessions of one user: ascending time, split at gaps > ``gap_seconds``, FP = play time <
+    ``skip_seconds``.
 
     The file lists a user's plays newest first, so rows are reversed before the stable sort: plays
     with equal timestamps then keep their chronological (reverse file) order.

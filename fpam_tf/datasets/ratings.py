@@ -1,13 +1,16 @@
-"""Ratings-log reader (dataset ``amazon-movies``): (user, item, rating, timestamp) -> daily sessions (PROTOCOL §1).
+"""Ratings-log reader (dataset ``amazon-movies``): (user, item, rating, timestamp) -> daily sessions
+(PROTOCOL §1).
 
 Accepted files, detected from the first line:
 - Amazon ratings-only CSV, no header: ``user,item,rating,timestamp`` (``columns`` reorders, e.g.
   ``item,user,rating,timestamp``);
-- MovieLens ``ratings.csv`` (header ``userId,movieId,rating,timestamp``) or any CSV whose header names
-  the four columns (``user``/``userId``/``user_id``/``reviewerID``, ``item``/``movieId``/``asin``/...);
+- MovieLens ``ratings.csv`` (header ``userId,movieId,rating,timestamp``) or any CSV whose header
+  names the four columns (``user``/``userId``/``user_id``/``reviewerID``,
+  ``item``/``movieId``/``asin``/...);
 - MovieLens ``ratings.dat`` (``UserID::MovieID::Rating::Timestamp``).
-A session is one user's ratings on one UTC calendar day, ordered by timestamp (ties keep file order);
-an event is FP when its rating is below ``rating_threshold``. Millisecond timestamps are recognised.
+A session is one user's ratings on one UTC calendar day, ordered by timestamp (ties keep file
+order); an event is FP when its rating is below ``rating_threshold``. Millisecond timestamps are
+recognised.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from fpam_tf.datasets.sources import existing_path, open_text, require_nonempty
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SessionRecord
 
-# The 2014 ratings-only file is user-first (``user,item,rating,timestamp``), the default column order.
+# The 2014 ratings-only file is user-first (``user,item,rating,timestamp``), the default column
+# order.
 URL = "http://snap.stanford.edu/data/amazon/productGraph/categoryFiles/ratings_Movies_and_TV.csv"
 FILE_NAMES = ("ratings_Movies_and_TV.csv", "Movies_and_TV.csv", "ratings.csv", "ratings.dat")
 FIX = (
-    f"download the Amazon Movies & TV ratings-only file {URL} (or a MovieLens ratings.csv / ratings.dat), "
-    f"put it in a directory as one of {', '.join(FILE_NAMES)} and pass that directory (or the file) as "
+    f"download the Amazon Movies & TV ratings-only file {URL} "
+    "(or a MovieLens ratings.csv / ratings.dat), "
+    f"put it in a directory as one of {', '.join(FILE_NAMES)} "
+    "and pass that directory (or the file) as "
     "--data-dir / data_dir"
 )
 FIELDS = ("user", "item", "rating", "timestamp")
@@ -43,7 +49,8 @@ MILLISECONDS_ABOVE = 10**11
 
 
 def find_source(data_dir) -> Path:
-    """The ratings file of ``data_dir``: the file itself, or the first of :data:`FILE_NAMES` in the directory."""
+    """The ratings file of ``data_dir``: the file itself, or the first of :data:`FILE_NAMES` in the
+    directory."""
     path = existing_path(data_dir, what="ratings file", fix=FIX)
     if path.is_dir():
         found = [path / name for name in FILE_NAMES if (path / name).is_file()]
@@ -56,7 +63,8 @@ def find_source(data_dir) -> Path:
 
 
 def column_positions(columns: str) -> tuple[int, int, int, int]:
-    """Positions of (user, item, rating, timestamp) in a header-less row, from e.g. ``"user,item,rating,timestamp"``."""
+    """Positions of (user, item, rating, timestamp) in a header-less row, from e.g.
+    ``"user,item,rating,timestamp"``."""
     names = [name.strip() for name in columns.split(",")]
     if sorted(names) != sorted(FIELDS):
         raise ConfigError(
@@ -66,7 +74,8 @@ def column_positions(columns: str) -> tuple[int, int, int, int]:
 
 
 def _header_positions(header: list[str]) -> tuple[int, int, int, int] | None:
-    """Positions of (user, item, rating, timestamp) named by a header row, or None when it is not a header."""
+    """Positions of (user, item, rating, timestamp) named by a header row, or None when it is not a
+    header."""
     lowered = [name.strip().lower() for name in header]
     positions = []
     for field in FIELDS:
@@ -78,7 +87,8 @@ def _header_positions(header: list[str]) -> tuple[int, int, int, int] | None:
 
 
 def _rows(source: Path, columns: str):
-    """Yields (line number, fields, positions) of the data rows, after detecting the format from the first line."""
+    """Yields (line number, fields, positions) of the data rows, after detecting the format from the
+    first line."""
     with open_text(source) as stream:
         first = stream.readline()
         stream.seek(0)
@@ -100,7 +110,8 @@ def _rows(source: Path, columns: str):
 def read_ratings(
     source: Path, columns: str, bad_rows: BadRows
 ) -> dict[str, tuple[list[int], list[str], list[float]]]:
-    """Per user, (timestamps in seconds, items, ratings) in file order; malformed rows go to ``bad_rows``."""
+    """Per user, (timestamps in seconds, items, ratings) in file order; malformed rows go to
+    ``bad_rows``."""
     ratings: dict[str, tuple[list[int], list[str], list[float]]] = {}
     for line_number, row, (user_at, item_at, rating_at, time_at) in _rows(source, columns):
         if not row or row == [""]:
@@ -148,7 +159,8 @@ def read_ratings(
 def user_sessions(
     user: str, times: list[int], items: list[str], ratings: list[float], *, rating_threshold: float
 ) -> list[SessionRecord]:
-    """One user's sessions: one per UTC calendar day, events by timestamp (stable), FP = rating < threshold."""
+    """One user's sessions: one per UTC calendar day, events by timestamp (stable), FP = rating <
+    threshold."""
     stamps = np.asarray(times, dtype=np.int64)
     order = np.argsort(stamps, kind="stable")
     stamps = stamps[order]
@@ -172,7 +184,8 @@ def read_sessions(
     columns: str = "user,item,rating,timestamp",
     bad_rows: BadRows | None = None,
 ) -> list[SessionRecord]:
-    """All daily sessions of a ratings file (see the module docstring), users in order of first appearance."""
+    """All daily sessions of a ratings file (see the module docstring), users in order of first
+    appearance."""
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     ratings = read_ratings(source, columns, bad_rows)
     if not ratings:

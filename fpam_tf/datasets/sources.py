@@ -11,7 +11,8 @@ from fpam_tf.errors import DataError
 
 
 def open_text(path: Path) -> TextIO:
-    """Opens ``path`` for reading as UTF-8 text, gunzipping ``*.gz``; undecodable bytes become U+FFFD."""
+    """Opens ``path`` for reading as UTF-8 text, gunzipping ``*.gz``; undecodable bytes become
+    U+FFFD."""
     if path.suffix == ".gz":
         return io.TextIOWrapper(
             gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline=""
@@ -20,7 +21,8 @@ def open_text(path: Path) -> TextIO:
 
 
 def existing_path(data_dir, *, what: str, fix: str) -> Path:
-    """``data_dir`` as an absolute path; :class:`DataError` saying what to put where when it is unset or missing."""
+    """``data_dir`` as an absolute path; :class:`DataError` saying what to put where when it is
+    unset or missing."""
     if data_dir is None:
         raise DataError(f"no data directory given for {what}", fix=fix)
     path = Path(data_dir).expanduser().resolve()

@@ -19,8 +19,10 @@ from fpam_tf.events import SessionRecord
 
 URL = "https://www.aicrowd.com/challenges/spotify-sequential-skip-prediction-challenge"
 FIX = (
-    f"MSSD is behind a login: sign in at {URL}, accept the dataset terms, download the training logs "
-    "(training_set/log_*.csv, or a sample such as log_mini.csv), put them (*.csv or *.csv.gz) in one "
+    f"MSSD is behind a login: sign in at {URL}, accept the dataset terms, "
+    "download the training logs "
+    "(training_set/log_*.csv, or a sample such as log_mini.csv), "
+    "put them (*.csv or *.csv.gz) in one "
     "directory and pass it as --data-dir / data_dir"
 )
 # FP flag for each allowed skip_field: (column, whether FP is the column's negation).
@@ -35,7 +37,8 @@ SECONDS_PER_HOUR = 3600
 
 
 def find_sources(data_dir) -> list[Path]:
-    """The log files of ``data_dir``: the file itself, or the directory's ``*.csv`` / ``*.csv.gz`` in name order."""
+    """The log files of ``data_dir``: the file itself, or the directory's ``*.csv`` /
+    ``*.csv.gz`` in name order."""
     path = existing_path(data_dir, what="Spotify MSSD logs", fix=FIX)
     files = sorted([*path.glob("*.csv"), *path.glob("*.csv.gz")]) if path.is_dir() else [path]
     if not files:
@@ -44,7 +47,8 @@ def find_sources(data_dir) -> list[Path]:
 
 
 def check_skip_field(skip_field: str) -> tuple[str, bool]:
-    """(column, negate) for ``skip_field``; :class:`ConfigError` listing the allowed values otherwise."""
+    """(column, negate) for ``skip_field``; :class:`ConfigError` listing the allowed values
+    otherwise."""
     if skip_field not in SKIP_FIELDS:
         raise ConfigError(
             f"unknown Spotify skip_field {skip_field!r}; choose one of {', '.join(SKIP_FIELDS)}"
@@ -53,7 +57,8 @@ def check_skip_field(skip_field: str) -> tuple[str, bool]:
 
 
 def _day_start(text: str, cache: dict[str, int]) -> int:
-    """Epoch seconds of 00:00 UTC on a ``YYYY-MM-DD`` date (memoised: a log has few distinct dates)."""
+    """Epoch seconds of 00:00 UTC on a ``YYYY-MM-DD`` date (memoised: a log has few distinct
+    dates)."""
     seconds = cache.get(text)
     if seconds is None:
         seconds = calendar.timegm(dt.date.fromisoformat(text).timetuple())
@@ -67,7 +72,8 @@ def read_rows(
     bad_rows: BadRows,
     rows: dict[str, list[tuple[int, str, bool, int]]],
 ) -> None:
-    """Adds ``source``'s rows to ``rows``: session id -> [(position, track, is_fp, hour start time)]."""
+    """Adds ``source``'s rows to ``rows``: session id -> [(position, track, is_fp, hour start
+    time)]."""
     column, negate = check_skip_field(skip_field)
     with open_text(source) as stream:
         reader = csv.reader(stream)
@@ -130,7 +136,8 @@ def read_sessions(
 ) -> list[SessionRecord]:
     """All sessions of the logs, in order of first appearance.
 
-    start_time is the ``date`` + ``hour_of_day`` of the session's first position (position 1 in a whole session).
+    start_time is the ``date`` + ``hour_of_day`` of the session's first position (position 1 in a
+    whole session).
     """
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     rows: dict[str, list[tuple[int, str, bool, int]]] = {}

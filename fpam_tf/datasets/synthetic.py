@@ -1,10 +1,11 @@
 """The embedded default dataset: a generated Last.fm-1K-format log with known false positives.
 
 Ground truth. Users have latent taste vectors; items belong to genres with latent trait vectors and
-have Zipf popularity. Within a session the taste drifts (a random walk). A liked play samples a genre
-by taste affinity, then an item of that genre by popularity, and is listened to for 2-6 minutes.
-A false positive is an item drawn from popularity alone (independent of the taste, so it says nothing
-about the next liked play) and is skipped after a few seconds. Sessions of a user are hours apart.
+have Zipf popularity. Within a session the taste drifts (a random walk). A liked play samples a
+genre by taste affinity, then an item of that genre by popularity, and is listened to for 2-6
+minutes. A false positive is an item drawn from popularity alone (independent of the taste, so it
+says nothing about the next liked play) and is skipped after a few seconds. Sessions of a user are
+hours apart.
 
 The file has the 6 Last.fm 1K columns, users in order and each user's plays newest first, so the
 ``lastfm`` reader reads it back: it recovers the sessions exactly (gaps within a session are at most
@@ -22,7 +23,8 @@ import numpy as np
 
 from fpam_tf.errors import ConfigError
 
-# Bumped whenever the generator's output changes, so prepared synthetic datasets are not reused stale.
+# Bumped whenever the generator's output changes, so prepared synthetic datasets are not reused
+# stale.
 GENERATOR_VERSION = 1
 # Plays are generated from this date on (UTC), users starting up to a month apart.
 EPOCH_START = 1577836800  # 2020-01-01T00:00:00Z
@@ -44,7 +46,8 @@ def _normalise_weights(weights: np.ndarray) -> np.ndarray:
 def _sample_by_weight(
     rng: np.random.Generator, cumulative: np.ndarray, lows: np.ndarray, highs: np.ndarray
 ) -> np.ndarray:
-    """For each (low, high) range of a cumulative-weight array, one index drawn in proportion to its weight."""
+    """For each (low, high) range of a cumulative-weight array, one index drawn in proportion to
+    its weight."""
     targets = lows + rng.random(len(lows)) * (highs - lows)
     return np.searchsorted(cumulative, targets, side="right")
 
@@ -58,14 +61,16 @@ def _fake_mbids(rng: np.random.Generator, count: int) -> list[str]:
 
 
 def _session_start_times(rng, session_users, durations, num_users) -> np.ndarray:
-    """Start time of each session: each user's sessions in index order, 2-72 hours after the previous one ends."""
+    """Start time of each session: each user's sessions in index order, 2-72 hours after the
+    previous one ends."""
     order = np.argsort(session_users, kind="stable")
     users = session_users[order]
     gaps = rng.integers(
         SESSION_GAP_HOURS[0] * 3600, SESSION_GAP_HOURS[1] * 3600 + 1, size=len(order)
     )
     user_offsets = EPOCH_START + rng.integers(0, 30 * 86400, size=num_users)
-    # Elapsed time before each session within its user's timeline: cumsum of (duration + gap), restarted per user.
+    # Elapsed time before each session within its user's timeline: cumsum of (duration + gap),
+    # restarted per user.
     step = durations[order] + gaps
     total = np.cumsum(step) - step
     first_of_user = np.concatenate([[True], users[1:] != users[:-1]])
@@ -192,10 +197,12 @@ def generate(
 def _write_tsv(
     path: Path, rng, event_users, timestamps, items, item_genre, num_items, num_genres
 ) -> Path:
-    """Writes plays as Last.fm 1K rows (users ascending, each user's plays newest first) via a temporary file."""
+    """Writes plays as Last.fm 1K rows (users ascending, each user's plays newest first) via a
+    temporary file."""
     artist_ids = _fake_mbids(rng, num_genres)
     track_ids = _fake_mbids(rng, num_items)
-    # About 28% of the real file's rows lack a track MBID: keep both item-key paths of the reader in use.
+    # About 28% of the real file's rows lack a track MBID: keep both item-key paths of the reader
+    # in use.
     without_mbid = rng.random(num_items) < 0.28
     track_ids = ["" if missing else track for missing, track in zip(without_mbid, track_ids)]
     order = np.lexsort((-timestamps, event_users))

@@ -21,7 +21,8 @@ from fpam_tf.datasets.badrows import BadRowReport, BadRows
 from fpam_tf.errors import DataError
 from fpam_tf.events import SessionRecord, Sessions, split_sessions
 
-# Fewer sessions leave a split empty (floor(0.8 n) < floor(0.9 n) < n needs n >= 10); TFDS cannot write those.
+# Fewer sessions leave a split empty (floor(0.8 n) < floor(0.9 n) < n needs n >= 10); TFDS cannot
+# write those.
 MIN_SESSIONS = 10
 
 
@@ -46,14 +47,16 @@ class SessionsConfig(tfds.core.BuilderConfig):
 
 
 def fingerprint(files: list[Path], thresholds: dict) -> str:
-    """Short hash of the input files (resolved path, size, mtime) and thresholds: names a prepared dataset."""
+    """Short hash of the input files (resolved path, size, mtime) and thresholds: names a prepared
+    dataset."""
     stats = [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns] for path in files]
     text = json.dumps({"files": stats, "thresholds": thresholds}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def config_name(readable: dict, digest: str) -> str:
-    """Config name: short threshold labels, then the fingerprint (e.g. ``gap30-skip30-1a2b3c4d5e6f``)."""
+    """Config name: short threshold labels, then the fingerprint (e.g.
+    ``gap30-skip30-1a2b3c4d5e6f``)."""
     parts = [
         f"{key}{value:g}" if isinstance(value, (int, float)) else f"{key}{value}"
         for key, value in readable.items()
@@ -71,8 +74,8 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Sessions with FP flags (PROTOCOL v1 §1-2)."}
     HAS_USERS = True
-    # No download checksums: inputs are local. Setting this also skips TFDS's lookup of a checksums file
-    # next to the module, which imports the optional package importlib_resources.
+    # No download checksums: inputs are local. Setting this also skips TFDS's lookup of a checksums
+    # file next to the module, which imports the optional package importlib_resources.
     url_infos = None
 
     def __init__(self, *, strict: bool = False, **kwargs):
@@ -130,7 +133,8 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return BadRowReport.from_json(self.info.metadata["bad_rows"])
 
     def read_split(self, split: str) -> Sessions:
-        """One prepared split as :class:`Sessions`, read in one ragged batch (no per-session Python)."""
+        """One prepared split as :class:`Sessions`, read in one ragged batch (no per-session
+        Python)."""
         count = self.info.splits[split].num_examples
         dataset = self.as_dataset(split=split, shuffle_files=False).ragged_batch(count)
         batch = next(iter(dataset))
@@ -150,7 +154,8 @@ def _strings(values: np.ndarray) -> np.ndarray:
 
 
 def prepare(builder: SessionsBuilder) -> None:
-    """Prepares ``builder``'s dataset unless a complete one exists; offline only (no GCS, no downloads)."""
+    """Prepares ``builder``'s dataset unless a complete one exists; offline only (no GCS, no
+    downloads)."""
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False),
     )

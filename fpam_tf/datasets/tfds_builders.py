@@ -1,5 +1,5 @@
-"""The TFDS builders of the registered datasets (``fpam_tf.datasets.DATASETS``), and how ``load`` options
-become their configs."""
+"""The TFDS builders of the registered datasets (``fpam_tf.datasets.DATASETS``), and how ``load``
+options become their configs."""
 
 from __future__ import annotations
 
@@ -113,7 +113,8 @@ class SyntheticConfig(SessionsConfig):
 
 
 class SyntheticBuilder(SessionsBuilder, skip_registration=True):
-    """The embedded synthetic dataset: generated Last.fm-format log, read back by the Last.fm reader."""
+    """The embedded synthetic dataset: generated Last.fm-format log, read back by the Last.fm
+    reader."""
 
     name = "fpam_synthetic"
     BUILDER_CONFIG_CLASS = SyntheticConfig
@@ -128,10 +129,12 @@ class SyntheticBuilder(SessionsBuilder, skip_registration=True):
 
 
 def make_config(name: str, data_dir, tfds_dir: Path, options: dict) -> SessionsConfig:
-    """The builder config for ``load(name, data_dir, **options)``, named by the input and threshold fingerprint.
+    """The builder config for ``load(name, data_dir, **options)``, named by the input and threshold
+    fingerprint.
 
-    Synthetic data has no input file: its fingerprint covers the generation options, and the generated
-    log goes to ``data_dir`` (default ``tfds_dir/synthetic_raw``) in a folder named by that fingerprint.
+    Synthetic data has no input file: its fingerprint covers the generation options, and the
+    generated log goes to ``data_dir`` (default ``tfds_dir/synthetic_raw``) in a folder named by
+    that fingerprint.
     """
     builder_class = builder_of(name)
     config_class = builder_class.BUILDER_CONFIG_CLASS

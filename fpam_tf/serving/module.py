@@ -19,7 +19,8 @@ SIGNATURE_INPUT = tf.TensorSpec([None, None], tf.string)
 
 
 class RecommenderModule(tf.Module):
-    """Serves a :class:`fpam_tf.model.SessionRecommender`: the next ``k`` items of sessions given as string ids.
+    """Serves a :class:`fpam_tf.model.SessionRecommender`: the next ``k`` items of sessions given
+    as string ids.
 
     A session with no known item (empty, or only unknown / removed ids) gets a zero session
     embedding: every score is 0 and, as ``tf.math.top_k`` breaks ties by the lower index and the
@@ -70,7 +71,8 @@ class RecommenderModule(tf.Module):
         return tf.where(has_items[:, None], e_seq, tf.zeros_like(e_seq))
 
     def top_k(self, e_seq: tf.Tensor, skipped_ids: tf.Tensor) -> dict:
-        """The ``k`` best items [B, k] and their float32 scores [B, k] for ``e_seq`` [B, D], skipped ids excluded.
+        """The ``k`` best items [B, k] and their float32 scores [B, k] for ``e_seq`` [B, D], skipped
+        ids excluded.
 
         The index over-fetches ``k + S`` candidates (at most ``S`` of them can be skipped items),
         drops the skipped ones and keeps the best ``k`` (TFRS's ``query_with_exclusions`` needs a
@@ -90,7 +92,8 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[SIGNATURE_INPUT, SIGNATURE_INPUT])
     def serve(self, item_ids, skipped_ids):
-        """``serving_default``: top-k item ids and scores of sessions ``item_ids``, ``skipped_ids`` excluded."""
+        """``serving_default``: top-k item ids and scores of sessions ``item_ids``,
+        ``skipped_ids`` excluded."""
         return self.top_k(self.embed(item_ids, skipped_ids), skipped_ids)
 
     @tf.function(input_signature=[SIGNATURE_INPUT])
@@ -105,7 +108,8 @@ class RecommenderModule(tf.Module):
         return {"e_seq": self.embed(item_ids, skipped_ids)}
 
     def signatures(self) -> dict:
-        """The concrete functions to export, by signature name (input names follow the arguments)."""
+        """The concrete functions to export, by signature name (input names follow the
+        arguments)."""
         return {
             "serving_default": self.serve.get_concrete_function(),
             "recommend": self.recommend.get_concrete_function(),

@@ -1,4 +1,5 @@
-"""In-graph preparation of a served session: string ids -> the padded prefix the model was trained on.
+"""In-graph preparation of a served session: string ids -> the padded prefix the model was trained
+on.
 
 Everything here is TensorFlow ops, traced into the exported signatures, so TF Serving needs no
 Python at request time. Requests carry dense, ""-padded string batches; the model wants int32
@@ -34,21 +35,24 @@ def vocabulary_table(vocabulary_path: str) -> tf.lookup.StaticHashTable:
 
 
 def item_indices(table: tf.lookup.StaticHashTable, ids: tf.Tensor) -> tf.Tensor:
-    """int32 model indices of string ``ids`` (any shape): line k -> k + 1; "" and unknown ids -> 0."""
+    """int32 model indices of string ``ids`` (any shape): line k -> k + 1; "" and unknown ids
+    -> 0."""
     indices = tf.cast(table.lookup(ids) + 1, tf.int32)
     # "" is padding at the request boundary even if a vocabulary ever held an empty id.
     return tf.where(tf.equal(ids, ""), PADDING, indices)
 
 
 def is_skipped(items: tf.Tensor, skipped: tf.Tensor) -> tf.Tensor:
-    """bool [B, T]: whether ``items[b, t]`` (int32 [B, T]) is one of the known items in ``skipped[b]`` (int32 [B, S])."""
+    """bool [B, T]: whether ``items[b, t]`` (int32 [B, T]) is one of the known items in
+    ``skipped[b]`` (int32 [B, S])."""
     same = tf.equal(items[:, :, None], skipped[:, None, :])
     known = tf.not_equal(skipped, PADDING)[:, None, :]
     return tf.reduce_any(tf.logical_and(same, known), axis=2)
 
 
 def compact(values: tf.Tensor, keep: tf.Tensor, max_length: int = MAX_PREFIX) -> tf.Tensor:
-    """``values`` [B, T] with only the ``keep`` positions, moved left in order, the last ``max_length`` of each row.
+    """``values`` [B, T] with only the ``keep`` positions, moved left in order, the last
+    ``max_length`` of each row.
 
     Returns [B, W] right-padded with 0, ``W = max(1, longest kept row)`` (at least one column, for
     the placeholder of empty rows).
@@ -63,7 +67,8 @@ def compact(values: tf.Tensor, keep: tf.Tensor, max_length: int = MAX_PREFIX) ->
 def model_features(
     items: tf.Tensor, skipped: tf.Tensor, *, positives_only: bool, flags: bool, prefix_features=None
 ) -> tuple[dict, tf.Tensor]:
-    """The model's input features for int32 item indices ``items`` [B, T] and ``skipped`` [B, S] (0 = padding / unknown).
+    """The model's input features for int32 item indices ``items`` [B, T] and ``skipped`` [B, S]
+    (0 = padding / unknown).
 
     Unknown ids and padding are removed from the prefix; a model trained on positives only
     (context ``positives``) also loses the events of skipped items, a model with skip flags gets

@@ -37,7 +37,8 @@ def latest_version(model_dir: Path) -> Path:
 
 
 def write_new_version(model_dir: Path, write: Callable[[Path], None]) -> Path:
-    """Runs ``write(staging)`` on a fresh folder inside ``model_dir``, then renames it to the next version.
+    """Runs ``write(staging)`` on a fresh folder inside ``model_dir``, then renames it to the next
+    version.
 
     The next version is one above the highest present (1 for a new model). On any error the
     staging folder is removed, and so is ``model_dir`` when it is left empty, so nothing
@@ -54,7 +55,8 @@ def write_new_version(model_dir: Path, write: Callable[[Path], None]) -> Path:
     try:
         write(staging)
         target = model_dir / str(max(versions(model_dir), default=0) + 1)
-        # os.rename refuses an existing non-empty target, so a concurrent export is never overwritten.
+        # os.rename refuses an existing non-empty target, so a concurrent export is never
+        # overwritten.
         os.rename(staging, target)
         return target
     except BaseException as error:

@@ -68,7 +68,8 @@ class Experiment:
         )
 
     def training_dataset(self, windows: Windows, epoch: int):
-        """Epoch ``epoch``'s batches; the order depends only on (seed, epoch), so a resumed run sees the same."""
+        """Epoch ``epoch``'s batches; the order depends only on (seed, epoch), so a resumed run sees
+        the same."""
         return make_dataset(
             windows,
             batch_size=self.config.batch_size,

@@ -29,7 +29,8 @@ def train(
     summaries=None,
     max_steps_per_epoch: int | None = None,
 ) -> dict:
-    """Trains until ``config.epochs`` or early stopping, resuming from ``run_dir`` when it holds progress.
+    """Trains until ``config.epochs`` or early stopping, resuming from ``run_dir`` when it holds
+    progress.
 
     Returns the progress record (epochs done, best validation metrics, history).
     """
@@ -79,9 +80,11 @@ def train(
             loss = float(logs["loss"])
             if not math.isfinite(loss):
                 raise NaNLossError(
-                    f"the training loss became {loss} at epoch {epoch + 1}, step {progress['step'] + 1}; "
+                    f"the training loss became {loss} at epoch {epoch + 1}, "
+                    f"step {progress['step'] + 1}; "
                     f"training stopped. The last good checkpoint is kept in {run_dir.checkpoints} "
-                    "(lower --learning-rate, use --precision float32, or lower --lambda, then rerun with a new --run-dir)"
+                    "(lower --learning-rate, use --precision float32, or lower --lambda, "
+                    "then rerun with a new --run-dir)"
                 )
             progress["step"] += 1
             progress["global_step"] += 1
@@ -116,7 +119,8 @@ def train(
             progress["wait"] += 1
             if progress["wait"] >= config.patience:
                 progress["stopped"] = (
-                    f"early stopping: no validation {SELECTION_METRIC} gain for {config.patience} epochs"
+                    f"early stopping: no validation {SELECTION_METRIC} gain "
+                    f"for {config.patience} epochs"
                 )
         progress.update(epoch=epoch + 1, step=0)
         checkpoint()

@@ -1,4 +1,5 @@
-"""A finished run's outputs: test metrics of the best weights, and the embedding projector's points."""
+"""A finished run's outputs: test metrics of the best weights, and the embedding projector's
+points."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ from fpam_tf.methods import MethodConfig
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run. Fields in ``RESUMABLE`` may change between restarts."""
+    """Everything that defines a training run. Fields in ``RESUMABLE`` may change between
+    restarts."""
 
     dataset: str = "synthetic"
     data_dir: str | None = None
@@ -44,7 +45,8 @@ class RunConfig:
     RESUMABLE = ("epochs", "patience", "data_dir", "precision")
 
     def validate(self) -> RunConfig:
-        """Checks the dataset, backbone and precision names (in their registries) before anything is written."""
+        """Checks the dataset, backbone and precision names (in their registries) before anything
+        is written."""
         from fpam_tf import backbones, datasets
         from fpam_tf.training.precision import PRECISIONS
 
@@ -92,7 +94,8 @@ class RunDir:
         config: RunConfig,
         how_to_fix: str = "pass a new --run-dir, or the same settings to resume it",
     ) -> None:
-        """Raises :class:`ConfigError` unless the run here has ``config``'s settings (all but ``RESUMABLE``)."""
+        """Raises :class:`ConfigError` unless the run here has ``config``'s settings (all but
+        ``RESUMABLE``)."""
         if details := differences(
             self.read_config().to_json(), config.to_json(), ignore=RunConfig.RESUMABLE
         ):
@@ -113,7 +116,8 @@ class RunDir:
             return True
         if self.path.exists() and any(self.path.iterdir()):
             raise ConfigError(
-                f"--run-dir {self.path} exists and is not a training run; pass an empty or new directory"
+                f"--run-dir {self.path} exists and is not a training run; "
+                "pass an empty or new directory"
             )
         self.path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.config, config.to_json())
@@ -121,7 +125,8 @@ class RunDir:
 
 
 def differences(existing: dict, wanted: dict, ignore=()) -> str:
-    """``"key: <existing> there, <wanted> now; ..."`` for each key of ``wanted`` (but ``ignore``) that differs."""
+    """``"key: <existing> there, <wanted> now; ..."`` for each key of ``wanted`` (but ``ignore``)
+    that differs."""
     return "; ".join(
         f"{k}: {existing.get(k)!r} there, {wanted[k]!r} now"
         for k in sorted(wanted)
@@ -138,7 +143,8 @@ def save_weights_atomic(model, path: Path) -> None:
 
 
 def load_model(run_dir: RunDir, weights: str = "best"):
-    """Rebuilds a run's model from its directory alone (no dataset needed): config, vocabularies, weights.
+    """Rebuilds a run's model from its directory alone (no dataset needed): config, vocabularies,
+    weights.
 
     Returns ``(config, model, items, users)`` with ``items`` / ``users`` the run's vocabularies.
     """
@@ -155,7 +161,8 @@ def load_model(run_dir: RunDir, weights: str = "best"):
             "finish its training first (rerun the same train command to resume)"
         )
     items, users = Vocabulary.load(run_dir.vocabulary), Vocabulary.load(run_dir.users)
-    # Built under the run's precision (layers keep their policy); the caller's global policy is restored.
+    # Built under the run's precision (layers keep their policy); the caller's global policy is
+    # restored.
     caller_policy = keras.mixed_precision.global_policy()
     if config.precision != "auto":
         keras.mixed_precision.set_global_policy(config.precision)

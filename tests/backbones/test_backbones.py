@@ -1,4 +1,5 @@
-"""Every backbone: shapes, mixed precision, padding invariance, context, registry, config round trip."""
+"""Every backbone: shapes, mixed precision, padding invariance, context, registry, config round
+trip."""
 
 from __future__ import annotations
 

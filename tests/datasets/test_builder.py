@@ -1,4 +1,5 @@
-"""TFDS builders through ``load``: splits, read-back, config fingerprints, bad rows, atomic preparation."""
+"""TFDS builders through ``load``: splits, read-back, config fingerprints, bad rows, atomic
+preparation."""
 
 import logging
 
@@ -16,7 +17,8 @@ SMALL = dict(num_users=40, num_items=200, num_sessions=300)
 
 
 def lastfm_log(path, sessions=12, bad_line=None):
-    """A Last.fm TSV with ``sessions`` sessions of 3 plays (10 s skip, then 200 s) for one user, newest first."""
+    """A Last.fm TSV with ``sessions`` sessions of 3 plays (10 s skip, then 200 s) for one user,
+    newest first."""
     rows = []
     for s in range(sessions):
         base = 1230768000 + s * 7200
@@ -31,7 +33,8 @@ def lastfm_log(path, sessions=12, bad_line=None):
 
 def test_spotify_sample_splits(spotify_sample):
     sizes = {split: len(spotify_sample.splits[split]) for split in SPLITS}
-    # The file holds 40,043 distinct session ids (PROTOCOL §6 says 40,044 / 32,035: see the module report).
+    # The file holds 40,043 distinct session ids (PROTOCOL §6 says 40,044 / 32,035: see the module
+    # report).
     assert sizes == {"train": 32034, "validation": 4004, "test": 4005}
     events = sum(s.num_events for s in spotify_sample.splits.values())
     assert events == 664570

@@ -119,7 +119,8 @@ def test_head5000_sessions_and_skip_rate(shared_datasets):
     assert abs(fp_rate - 0.0428) < 0.001
     starts = np.array([s.start_time for s in user1])
     assert (np.diff(starts) > 30 * 60).all()  # ascending, sessions more than 30 min apart
-    # Item key falls back to "artist - track" where the track MBID is empty (first row of SOURCE.md).
+    # Item key falls back to "artist - track" where the track MBID is empty (first row of
+    # SOURCE.md).
     assert "Deep Dish - Fuck Me Im Famous (Pacha Ibiza)-09-28-2007" in user1[-1].items
     assert all(len(s.session_id.split(":")) == 2 for s in sessions)
     assert len({s.session_id for s in sessions}) == len(sessions)

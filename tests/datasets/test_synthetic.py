@@ -1,4 +1,5 @@
-"""Synthetic generator: determinism, realised FP rate through the Last.fm reader, vocabulary coverage."""
+"""Synthetic generator: determinism, realised FP rate through the Last.fm reader, vocabulary
+coverage."""
 
 import collections
 
@@ -47,7 +48,10 @@ def test_fp_items_do_not_follow_taste(tmp_path):
         fields = line.split("\t")
         genre_of[fields[4] or f"{fields[3]} - {fields[5]}"] = fields[3]
     genres = np.array([genre_of[item] for item in sessions.items])
-    same_next = lambda mask: np.mean(genres[:-1][mask[:-1]] == genres[1:][mask[:-1]])
+
+    def same_next(mask):
+        return np.mean(genres[:-1][mask[:-1]] == genres[1:][mask[:-1]])
+
     liked, same_session = ~sessions.is_fp, np.diff(sessions.session_of_event) == 0
     liked_pairs = np.concatenate([liked[:-1] & liked[1:] & same_session, [False]])
     fp_pairs = np.concatenate([sessions.is_fp[:-1] & liked[1:] & same_session, [False]])

@@ -1,4 +1,5 @@
-"""Small inputs the pipeline tests share: settings of a tiny synthetic run, a tiny Spotify-format log."""
+"""Small inputs the pipeline tests share: settings of a tiny synthetic run, a tiny Spotify-format
+log."""
 
 from __future__ import annotations
 
@@ -41,13 +42,15 @@ def tiny_settings(tmp_path: Path, **changes) -> Settings:
 def spotify_rows(
     num_sessions: int, *, length: int = 6, num_tracks: int = 8, skip_every: int = 3
 ) -> list[str]:
-    """CSV rows (no header) of ``num_sessions`` sessions in the columns of :data:`SPOTIFY_HEADER`."""
+    """CSV rows (no header) of ``num_sessions`` sessions in the columns of
+    :data:`SPOTIFY_HEADER`."""
     rows = []
     for s in range(num_sessions):
         for position in range(1, length + 1):
             skipped = "true" if (s + position) % skip_every == 0 else "false"
             rows.append(
-                f"s{s:04d},{position},{length},t{(s + position) % num_tracks},false,{skipped},false,"
+                f"s{s:04d},{position},{length},t{(s + position) % num_tracks},"
+                f"false,{skipped},false,"
                 f"{'false' if skipped == 'true' else 'true'},{s % 24},2018-07-{1 + s // 24:02d}"
             )
     return rows

@@ -1,4 +1,5 @@
-"""The pipeline end to end on a tiny synthetic log, its caching, failures, bad input and distribution."""
+"""The pipeline end to end on a tiny synthetic log, its caching, failures, bad input and
+distribution."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    """One full pipeline run (blessing margin -100: the tiny run must be blessed whatever it learnt)."""
+    """One full pipeline run (blessing margin -100: the tiny run must be blessed whatever it
+    learnt)."""
     tmp = tmp_path_factory.mktemp("pipeline")
     settings = tiny_settings(tmp, blessing_margin=-100.0)
     return settings, run_pipeline(settings)
@@ -204,7 +206,9 @@ from dataclasses import replace
 from pipelines.run import default_run
 graph, transformed, model_dir = map(Path, sys.argv[1:4])
 config = replace(default_run(), epochs=1, batch_size=64, embedding_dim=8, hidden_units=8)
-summary = trainer.run(config, graph, transformed, model_dir, distribution="mirrored", max_steps_per_epoch=2)
+summary = trainer.run(
+    config, graph, transformed, model_dir, distribution="mirrored", max_steps_per_epoch=2
+)
 print("REPLICAS", summary["replicas"], "MRR", summary["best_validation_mrr@20"])
 """
 

@@ -1,5 +1,5 @@
-"""The Beam path (ExampleGen + Transform) and the in-memory path (``datasets.load`` + ``ProtocolData``)
-give the same splits, vocabulary and window counts (PROTOCOL §2-4)."""
+"""The Beam path (ExampleGen + Transform) and the in-memory path (``datasets.load`` +
+``ProtocolData``) give the same splits, vocabulary and window counts (PROTOCOL §2-4)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ WINDOW_FIGURES = (
 
 
 def beam_path(tmp_path, settings: Settings, beam_args=()):
-    """ProtocolData from the pipeline's ExampleGen and Transform; and ExampleGen's sessions per split."""
+    """ProtocolData from the pipeline's ExampleGen and Transform; and ExampleGen's sessions per
+    split."""
     root = PipelineRoot(tmp_path / "root")
     options = pipeline_options("DirectRunner", beam_args)
     examples = run_example_gen(root, settings, options)["examples"]

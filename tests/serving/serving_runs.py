@@ -74,7 +74,8 @@ def padded(rows: list[list[str]], width: int | None = None) -> np.ndarray:
 def reference_top_k(
     model, sessions: list[list[str]], skipped: list[list[str]], *, k: int, positives_only: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k ids [B, k] and float32 scores [B, k] computed one session at a time in Python with the Keras model.
+    """Top-k ids [B, k] and float32 scores [B, k] computed one session at a time in Python with the
+    Keras model.
 
     Independent of the serving graph: prefix prepared with the vocabulary's lookup, the skipped
     items removed (positives-only) or flagged, the last ``MAX_PREFIX`` events kept; an empty prefix

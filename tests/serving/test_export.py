@@ -45,7 +45,8 @@ def exported(request, tmp_path_factory):
 
 
 def serve(exported, sessions, skipped=None, signature="serving_default"):
-    """(ids [B, k] str, scores [B, k]) of the reloaded model's ``signature`` for lists of string ids."""
+    """(ids [B, k] str, scores [B, k]) of the reloaded model's ``signature`` for lists of string
+    ids."""
     inputs = {"item_ids": tf.constant(padded(sessions))}
     if signature != "recommend":
         inputs["skipped_ids"] = tf.constant(padded(skipped or [[] for _ in sessions]))
@@ -124,7 +125,8 @@ def test_over_long_sessions_keep_the_last_50_events(exported):
 
 
 def test_empty_sessions_get_the_most_popular_items(exported):
-    """No known item: zero embedding, so scores 0 and vocabulary order (descending training frequency)."""
+    """No known item: zero embedding, so scores 0 and vocabulary order (descending training
+    frequency)."""
     result = serve(exported, [[], ["unknown"], [""]], [[], [], ids(0, 2)])
     np.testing.assert_array_equal(result[0][0], ids(*range(K)))
     np.testing.assert_array_equal(result[0][1], ids(*range(K)))

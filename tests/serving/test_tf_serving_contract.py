@@ -56,7 +56,8 @@ def test_saved_model_cli_lists_the_signatures(exported):
 def test_saved_model_cli_answers_a_request_as_the_in_memory_model(exported, tmp_path):
     """``saved_model_cli run`` loads through the TF1 session loader, the path TF Serving takes."""
     run_dir, path = exported
-    expressions = f"item_ids=[['{item_id(3)}', '{item_id(9)}']];skipped_ids=[['{item_id(9)}']]"  # literals only
+    # literals only
+    expressions = f"item_ids=[['{item_id(3)}', '{item_id(9)}']];skipped_ids=[['{item_id(9)}']]"
     run_quietly(
         [
             str(VENV_BIN / "saved_model_cli"),
@@ -89,10 +90,21 @@ import numpy as np
 import tensorflow as tf
 assert "fpam_tf" not in sys.modules and "keras" not in sys.modules
 path, sessions, skipped = json.loads(sys.stdin.read())
-pad = lambda rows: np.array([r + [""] * (max(map(len, rows)) - len(r) or 0) if r else [""] * max(1, max(map(len, rows))) for r in rows], dtype=object)
-out = tf.saved_model.load(path).signatures["serving_default"](item_ids=tf.constant(pad(sessions)), skipped_ids=tf.constant(pad(skipped)))
+pad = lambda rows: np.array(
+    [
+        r + [""] * (max(map(len, rows)) - len(r) or 0) if r else [""] * max(1, max(map(len, rows)))
+        for r in rows
+    ],
+    dtype=object,
+)
+out = tf.saved_model.load(path).signatures["serving_default"](
+    item_ids=tf.constant(pad(sessions)), skipped_ids=tf.constant(pad(skipped))
+)
 assert "fpam_tf" not in sys.modules
-print(json.dumps({"ids": out["item_ids"].numpy().astype(str).tolist(), "scores": out["scores"].numpy().tolist()}))
+print(json.dumps({
+    "ids": out["item_ids"].numpy().astype(str).tolist(),
+    "scores": out["scores"].numpy().tolist(),
+}))
 """
 
 
