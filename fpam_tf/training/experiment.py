@@ -36,9 +36,12 @@ class Experiment:
         import keras
 
         keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
-        keras.utils.set_random_seed(config.seed)
         if data is None:
             data = load_protocol_data(config, tfds_dir=tfds_dir)
+        # Seeded after the data: preparing a dataset for the first time draws from Python's
+        # random, which seeds Keras' generators, so seeding before it made a run's weights depend
+        # on whether its dataset had been prepared already.
+        keras.utils.set_random_seed(config.seed)
         model = build_model(
             config.method,
             backbone=config.model,
