@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
@@ -14,6 +16,43 @@ WEIGHTINGS: Registry[None] = Registry("FP weighting")
 WEIGHTINGS.register("softmax", None, "softmax over a window's FPs")
 WEIGHTINGS.register("sigmoid", None, "the paper's literal sigmoid gate (eq. 11)")
 _NEG = -1e9
+
+
+def softmax_cross_entropy(targets, logits):
+    """Per-window softmax cross-entropy over all items: float32 [B] from int [B] ``targets`` and
+    float32 [B, V] ``logits`` (paper eq. 1; ``-log softmax(logits)[target]``).
+
+    On the TensorFlow backend one XLA-compiled pass computes the loss and its gradient together:
+    TensorFlow's own kernel for it runs on one core of a CPU and took as long as the output layer's
+    three matrix products (BUILD.md, "Performance"). Other backends (JAX compiles the whole step
+    anyway) use ``keras.losses.sparse_categorical_crossentropy``.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+    return _tensorflow_softmax_cross_entropy()(targets, logits)
+
+
+@functools.cache
+def _tensorflow_softmax_cross_entropy():
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True)
+    def loss_and_gradient(targets, logits):
+        log_normalizer = tf.reduce_logsumexp(logits, axis=1)
+        loss = log_normalizer - tf.gather(logits, targets, batch_dims=1)
+        labels = tf.one_hot(targets, tf.shape(logits)[1], dtype=logits.dtype)
+        return loss, tf.exp(logits - log_normalizer[:, None]) - labels
+
+    @tf.custom_gradient
+    def cross_entropy(targets, logits):
+        loss, gradient = loss_and_gradient(tf.cast(targets, tf.int32), logits)
+
+        def backward(upstream):
+            return None, upstream[:, None] * gradient
+
+        return loss, backward
+
+    return cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="fpam_tf")

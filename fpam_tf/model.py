@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from fpam_tf import backbones
-from fpam_tf.losses import FPAdaMetricLoss
+from fpam_tf.losses import FPAdaMetricLoss, softmax_cross_entropy
 from fpam_tf.methods import MethodConfig
 from fpam_tf.metrics import RankingMetrics
 
@@ -146,9 +146,7 @@ class SessionRecommender(keras.Model):
     def loss_terms(self, x, y, y_pred, sample_weight=None, *, compute_metrics: bool):
         """The total loss of a batch; updates the loss trackers and, when ``compute_metrics``,
         the ranking metrics."""
-        cross_entropy = keras.losses.sparse_categorical_crossentropy(
-            y, y_pred["logits"], from_logits=True
-        )
+        cross_entropy = softmax_cross_entropy(y, y_pred["logits"])
         if sample_weight is None:
             ce_loss = ops.mean(cross_entropy)
         else:
