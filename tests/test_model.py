@@ -146,3 +146,15 @@ def test_ranking_metrics_are_computed_on_evaluation_steps_only():
     assert model.test_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == pytest.approx(
         100.0
     )
+
+
+def test_auto_precision_is_bfloat16_only_on_cpus_with_hardware_bfloat16():
+    from fpam_tf.training.precision import resolve_precision
+
+    assert resolve_precision("auto", gpu=True, flags={"amx_bf16"}) == "mixed_float16"
+    assert resolve_precision("auto", gpu=False, flags={"avx2", "amx_bf16"}) == "mixed_bfloat16"
+    assert (
+        resolve_precision("auto", gpu=False, flags={"avx512f", "avx512_bf16"}) == "mixed_bfloat16"
+    )
+    assert resolve_precision("auto", gpu=False, flags={"avx2", "avx512f"}) == "float32"
+    assert resolve_precision("float32", gpu=False, flags={"amx_bf16"}) == "float32"

@@ -35,7 +35,9 @@ class Experiment:
     ) -> Experiment:
         import keras
 
-        keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
+        keras.mixed_precision.set_global_policy(
+            config.resolved_precision or resolve_precision(config.precision)
+        )
         if data is None:
             data = load_protocol_data(config, tfds_dir=tfds_dir)
         # Seeded after the data: preparing a dataset for the first time draws from Python's

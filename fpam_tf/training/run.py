@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.loop import train
+from fpam_tf.training.precision import resolve_precision
 from fpam_tf.training.results import projector_embeddings, write_test_results
 from fpam_tf.training.run_dir import RunConfig, RunDir
 
@@ -21,9 +24,11 @@ def run(
     """Trains, tests and writes a run directory; returns the test results (``metrics.json``).
 
     ``data`` (a :class:`~fpam_tf.protocol.ProtocolData`) replaces reading ``config``'s dataset.
+    The precision ``config.precision`` resolves to here is recorded in the run's config.
     """
     from fpam_tf.training.summaries import RunSummaries
 
+    config = dataclasses.replace(config, resolved_precision=resolve_precision(config.precision))
     run_dir.claim(config)
     experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data)
     experiment.data.items.save(run_dir.vocabulary)
@@ -62,5 +67,5 @@ def hparams_of(config: RunConfig) -> dict:
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
         "seed": config.seed,
-        "precision": config.precision,
+        "precision": config.resolved_precision or config.precision,
     }

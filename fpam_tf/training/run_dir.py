@@ -41,8 +41,11 @@ class RunConfig:
     seed: int = 0
     precision: str = "auto"
     dataset_options: dict = dataclasses.field(default_factory=dict)
+    # The dtype policy ``precision`` resolved to on the machine that last trained the run (a
+    # record: ``auto`` depends on the hardware).
+    resolved_precision: str | None = None
 
-    RESUMABLE = ("epochs", "patience", "data_dir", "precision")
+    RESUMABLE = ("epochs", "patience", "data_dir", "precision", "resolved_precision")
 
     def validate(self) -> RunConfig:
         """Checks the dataset, backbone and precision names (in their registries) before anything
@@ -164,8 +167,10 @@ def load_model(run_dir: RunDir, weights: str = "best"):
     # Built under the run's precision (layers keep their policy); the caller's global policy is
     # restored.
     caller_policy = keras.mixed_precision.global_policy()
-    if config.precision != "auto":
-        keras.mixed_precision.set_global_policy(config.precision)
+    # A run recorded before resolved_precision existed is rebuilt under the caller's policy.
+    policy = config.resolved_precision or config.precision
+    if policy != "auto":
+        keras.mixed_precision.set_global_policy(policy)
     try:
         model = build_model(
             config.method,

@@ -35,7 +35,8 @@ def make_run_dir(
     import keras
 
     keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy("float32" if precision == "auto" else precision)
+    policy = "float32" if precision == "auto" else precision
+    keras.mixed_precision.set_global_policy(policy)
     run_dir = RunDir(path)
     config = RunConfig(
         model=model,
@@ -44,6 +45,7 @@ def make_run_dir(
         hidden_units=EMBEDDING_DIM,
         seed=seed,
         precision=precision,
+        resolved_precision=policy,
     )
     run_dir.claim(config)
     items = Vocabulary([item_id(i) for i in range(NUM_ITEMS)])
