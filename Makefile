@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PEER_VENV := .venv-peer
+PEER_PY := $(PEER_VENV)/bin/python
+PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: demo test test-slow bench reproduce pipeline clean-venv
+.PHONY: demo test test-slow bench bench-peer reproduce pipeline clean-venv
 
 $(STAMP): requirements.txt requirements-dev.txt pipelines/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +15,12 @@ $(STAMP): requirements.txt requirements-dev.txt pipelines/requirements.txt pypro
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+$(PEER_STAMP): benchmarks/peer/requirements.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_PY) -m pip install --quiet --upgrade pip
+	$(PEER_PY) -m pip install --quiet -r benchmarks/peer/requirements.txt
+	touch $(PEER_STAMP)
 
 ## The main job on the embedded default: train NARM with FP-AdaMetric on the synthetic log, test, export.
 demo: $(STAMP)
@@ -35,6 +44,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.serving_latency
 	$(PY) -m benchmarks.pipeline_scaling --replicas 1 4 16
 
+## Opt-in: builds .venv-peer (PyTorch 2.13 CPU, RecBole 1.2.1); then `python -m benchmarks.train_throughput`
+## times RecBole's NARM on our windows beside ours (benchmarks/peer/ runs it by hand too).
+bench-peer: $(PEER_STAMP)
+
 ## The Beam / tensorflow-transform pipeline on the embedded default (DirectRunner): raw log -> pushed SavedModel.
 ## A small model and 3 epochs keep it to a few minutes on 2 cores; the flags are fpam_tf.train's.
 pipeline: $(STAMP)
@@ -46,4 +59,4 @@ reproduce: $(STAMP)
 	$(PY) -m benchmarks.reproduce --datasets spotify --seeds 0 --sweep
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(PEER_VENV)

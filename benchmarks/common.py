@@ -14,16 +14,34 @@ SPOTIFY_SAMPLE = SHARED_DATASETS / "spotify_mssd_sample"
 
 
 def machine() -> dict:
-    """The machine a figure was measured on."""
+    """The machine a figure was measured on: CPU model and its bfloat16 / AVX flags too, since
+    speed figures compare only within one machine."""
     import tensorflow as tf
 
+    from fpam_tf.training.precision import cpu_flags, resolve_precision
+
+    flags = cpu_flags()
     return {
         "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_flags": sorted(flags & {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2"}),
+        "auto_precision": resolve_precision("auto"),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "gpus": len(tf.config.list_physical_devices("GPU")),
     }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """``model name`` of the first CPU in ``/proc/cpuinfo``, else the platform's processor."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
