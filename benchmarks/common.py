@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,48 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def spotify_vanilla_experiment(backbone: str, precision: str, spotify_dir, tfds_dir=None):
+    """The :class:`~fpam_tf.training.experiment.Experiment` the speed benchmarks time: ``backbone``
+    on the Spotify sample's Vanilla windows, batch 512, embedding and hidden 100, ``precision``."""
+    from fpam_tf.methods import MethodConfig
+    from fpam_tf.training.experiment import Experiment
+    from fpam_tf.training.run_dir import RunConfig
+
+    config = RunConfig(
+        dataset="spotify",
+        data_dir=str(spotify_dir),
+        model=backbone,
+        method=MethodConfig.preset("vanilla"),
+        precision=precision,
+    )
+    return Experiment.create(config, tfds_dir=tfds_dir)
+
+
+def output_products_ms(dtype: str, batch: int, dim: int, num_items: int, repeat: int = 20) -> float:
+    """Milliseconds of the output layer's three products for one step: logits [B, V] =
+    [B, D] x [D, V], and the gradients [B, D] and [V, D] of the two factors."""
+    import tensorflow as tf
+
+    session = tf.random.stateless_normal([batch, dim], [1, 2], dtype=tf.float32)
+    table = tf.random.stateless_normal([num_items, dim], [3, 4], dtype=tf.float32)
+    session, table = tf.cast(session, dtype), tf.cast(table, dtype)
+
+    @tf.function
+    def products():
+        logits = tf.matmul(session, table, transpose_b=True)
+        return tf.reduce_sum(tf.matmul(logits, table)[:, 0]) + tf.reduce_sum(
+            tf.matmul(logits, session, transpose_a=True)[:, 0]
+        )
+
+    for _ in range(3):
+        float(products())
+    started = time.perf_counter()
+    for _ in range(repeat):
+        result = products()
+    float(result)
+    return 1000 * (time.perf_counter() - started) / repeat
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

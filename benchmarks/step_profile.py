@@ -27,7 +27,14 @@ import argparse
 import time
 
 import fpam_tf  # noqa: F401
-from benchmarks.common import SPOTIFY_SAMPLE, print_table, require_spotify, write_json
+from benchmarks.common import (
+    SPOTIFY_SAMPLE,
+    output_products_ms,
+    print_table,
+    require_spotify,
+    spotify_vanilla_experiment,
+    write_json,
+)
 
 
 def timed(function, batches, repeat: int = 1) -> float:
@@ -48,18 +55,8 @@ def profile(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_di
     import tensorflow as tf
 
     from fpam_tf.losses import softmax_cross_entropy
-    from fpam_tf.methods import MethodConfig
-    from fpam_tf.training.experiment import Experiment
-    from fpam_tf.training.run_dir import RunConfig
 
-    config = RunConfig(
-        dataset="spotify",
-        data_dir=spotify_dir,
-        model=backbone,
-        method=MethodConfig.preset("vanilla"),
-        precision=precision,
-    )
-    experiment = Experiment.create(config, tfds_dir=tfds_dir)
+    experiment = spotify_vanilla_experiment(backbone, precision, spotify_dir, tfds_dir)
     model = experiment.model
     dataset = experiment.training_dataset(experiment.training_windows(), epoch=0)
     iterator = iter(dataset)
@@ -79,19 +76,12 @@ def profile(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_di
         grads = tape.gradient(loss, [model.item_embedding.embeddings, *encoder_variables])
         return tf.add_n([tf.reduce_sum(tf.convert_to_tensor(g)) for g in grads])
 
+    batch_size, num_items = int(batches[0][1].shape[0]), len(experiment.data.items)
     dtype = keras.mixed_precision.global_policy().compute_dtype
-    table = tf.cast(model.item_embedding.embeddings, dtype)
-    table = tf.concat([table, tf.zeros([table.shape[0], 1], dtype)], axis=1)  # the mask column
+    dim = experiment.config.embedding_dim + 1  # the padding mask rides as one more column
+    products_ms = output_products_ms(dtype, batch_size, dim, num_items)
 
-    @tf.function(reduce_retracing=True)
-    def output_products(batch):
-        session = tf.ones([tf.shape(batch[1])[0], table.shape[1]], dtype)
-        logits = tf.matmul(session, table, transpose_b=True)  # [B, V]
-        d_session = tf.matmul(logits, table)  # [B, D+1]
-        d_table = tf.matmul(logits, session, transpose_a=True)  # [V, D+1]
-        return tf.reduce_sum(d_session[:, :1]) + tf.reduce_sum(d_table[:1])
-
-    logits = tf.random.stateless_normal([int(batches[0][1].shape[0]), int(table.shape[0])], [1, 2])
+    logits = tf.random.stateless_normal([batch_size, num_items], [1, 2])
 
     @tf.function(reduce_retracing=True)
     def cross_entropy(batch):
@@ -119,7 +109,7 @@ def profile(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_di
     parts = {
         "input pipeline": pipeline_ms,
         "encoder (forward + backward)": timed(encoder_step, batches),
-        "output products (roofline)": timed(output_products, batches),
+        "output products (roofline)": products_ms,
         "softmax cross-entropy": timed(cross_entropy, batches),
         "optimizer (Adam)": timed(optimizer_step, batches),
         "compiled step": timed(compiled_step, batches),

@@ -34,7 +34,15 @@ import sys
 import time
 
 import fpam_tf  # noqa: F401
-from benchmarks.common import ROOT, SPOTIFY_SAMPLE, print_table, require_spotify, write_json
+from benchmarks.common import (
+    ROOT,
+    SPOTIFY_SAMPLE,
+    output_products_ms,
+    print_table,
+    require_spotify,
+    spotify_vanilla_experiment,
+    write_json,
+)
 
 PEER_PYTHON = ROOT / ".venv-peer" / "bin" / "python"
 PEER_DATA = ROOT / "runs" / "peer" / "spotify_vanilla"
@@ -46,48 +54,14 @@ TARGETS = {
 }
 
 
-def output_products_ms(dtype: str, batch: int, dim: int, num_items: int, repeat: int = 20) -> float:
-    """Milliseconds of the output layer's three products for one step: logits [B, V] =
-    [B, D] x [D, V], and the gradients [B, D] and [V, D] of the two factors."""
-    import tensorflow as tf
-
-    session = tf.random.stateless_normal([batch, dim], [1, 2], dtype=tf.float32)
-    table = tf.random.stateless_normal([num_items, dim], [3, 4], dtype=tf.float32)
-    session, table = tf.cast(session, dtype), tf.cast(table, dtype)
-
-    @tf.function
-    def products():
-        logits = tf.matmul(session, table, transpose_b=True)
-        return tf.reduce_sum(tf.matmul(logits, table)[:, 0]) + tf.reduce_sum(
-            tf.matmul(logits, session, transpose_a=True)[:, 0]
-        )
-
-    for _ in range(3):
-        float(products())
-    started = time.perf_counter()
-    for _ in range(repeat):
-        result = products()
-    float(result)
-    return 1000 * (time.perf_counter() - started) / repeat
-
-
 def measure(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_dir) -> dict:
     """Times ``steps`` training steps, their roofline and one validation pass in this process."""
     import keras
 
     from fpam_tf.input_pipeline import num_batches
-    from fpam_tf.methods import MethodConfig
-    from fpam_tf.training.experiment import Experiment
-    from fpam_tf.training.run_dir import RunConfig
 
-    config = RunConfig(
-        dataset="spotify",
-        data_dir=spotify_dir,
-        model=backbone,
-        method=MethodConfig.preset("vanilla"),
-        precision=precision,
-    )
-    experiment = Experiment.create(config, tfds_dir=tfds_dir)
+    experiment = spotify_vanilla_experiment(backbone, precision, spotify_dir, tfds_dir)
+    config = experiment.config
     model = experiment.model
     windows = experiment.training_windows()
     iterator = iter(experiment.training_dataset(windows, epoch=0))
