@@ -56,6 +56,17 @@ class ProtocolData:
             self.splits[split], context=context, fp_targets=False, require_positive_before=True
         )
 
+    def skip_windows(self, split: str, *, context: str) -> Windows:
+        """Validation or test skip windows (PROTOCOL §5b): every FP event with a positive before
+        it, as target; the prefix as in :meth:`evaluation_windows`."""
+        return build_windows(
+            self.splits[split],
+            context=context,
+            fp_targets=True,
+            skip_targets=True,
+            require_positive_before=True,
+        )
+
     def stats(self, raw_splits: dict) -> dict:
         """The figures of PROTOCOL §6 (and ``python -m fpam_tf.data stats``)."""
         events = sum(s.num_events for s in raw_splits.values())
@@ -72,4 +83,6 @@ class ProtocolData:
             "train_windows_fp_all": len(self.training_windows(context="all", fp_targets=False)),
             "valid_windows": len(self.evaluation_windows("validation", context="all")),
             "test_windows": len(self.evaluation_windows("test", context="all")),
+            "valid_skip_windows": len(self.skip_windows("validation", context="all")),
+            "test_skip_windows": len(self.skip_windows("test", context="all")),
         }

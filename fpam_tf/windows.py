@@ -90,6 +90,7 @@ def build_windows(
     context: str,
     fp_targets: bool,
     require_positive_before: bool,
+    skip_targets: bool = False,
     fp_scope: str = "session",
     user_fp: tuple[np.ndarray, np.ndarray] | None = None,
     max_prefix: int = MAX_PREFIX,
@@ -106,6 +107,8 @@ def build_windows(
       fp_targets: keep windows whose target is an FP.
       require_positive_before: drop windows without a positive before the target
         (evaluation windows, and every window of the positives-only context).
+      skip_targets: keep only windows whose target is an FP (PROTOCOL §5b skip windows: does a
+        model rank high what the user then skipped?).
       fp_scope: the FP side sequence: the session's FPs (``session``), those before t
         (``prefix``), or the user's FPs in train (``user``, needs ``user_fp``).
       user_fp: ``(row_splits, items)`` of each user's train FP items, from :func:`user_fp_items`.
@@ -131,7 +134,9 @@ def build_windows(
     session_fp_start, session_fp_end = fps_upto[first_event], fps_upto[end_event]
 
     keep = event > first_event  # t >= 1
-    if not fp_targets:
+    if skip_targets:
+        keep &= sessions.is_fp
+    elif not fp_targets:
         keep &= positive
     if require_positive_before or context == "positives":
         keep &= positives_before > session_positives_start

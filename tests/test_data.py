@@ -17,8 +17,8 @@ def test_spotify_sample_reproduces_the_protocol_counts(spotify_sample, spotify_p
     assert stats["train_windows_fp_all"] == 164692
     assert stats["valid_windows"] == 16861
     assert stats["test_windows"] == 15941
-    # The file holds 40,043 sessions; PROTOCOL §6's 40,044 / 32,035 counts the CSV header as a
-    # session.
+    assert stats["valid_skip_windows"] == 15955  # PROTOCOL v2, §5b
+    assert stats["test_skip_windows"] == 15441
     assert stats["sessions"] == {"train": 32034, "validation": 4004, "test": 4005}
     assert stats["events"] == 664570 and abs(stats["fp_ratio"] - 0.5103) < 1e-4
 

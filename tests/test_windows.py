@@ -77,6 +77,18 @@ def test_evaluation_windows_have_identical_targets_for_every_context():
     assert [names(p) for p in full.prefixes()] == ["a", "abc", "abcde", "ba", "aa"]
 
 
+def test_skip_windows_target_every_fp_with_a_positive_before_it():
+    encoded, _ = encode(HAND_MADE)
+    kwargs = dict(fp_targets=True, skip_targets=True, require_positive_before=True)
+    full = build_windows(encoded, context="all", **kwargs)
+    positives = build_windows(encoded, context="positives", **kwargs)
+    # s2's leading "B" has nothing before it; s3's "A" follows its positive "a".
+    assert names(full.targets) == names(positives.targets) == "cea"
+    assert full.target_is_fp.all()
+    assert [names(p) for p in full.prefixes()] == ["ab", "abcd", "a"]
+    assert [names(p) for p in positives.prefixes()] == ["ab", "abd", "a"]
+
+
 @pytest.mark.parametrize(
     "scope, expected",
     [
