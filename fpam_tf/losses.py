@@ -18,30 +18,41 @@ WEIGHTINGS.register("sigmoid", None, "the paper's literal sigmoid gate (eq. 11)"
 _NEG = -1e9
 
 
-def softmax_cross_entropy(targets, logits):
+def softmax_cross_entropy(targets, logits, *, differentiable: bool = True):
     """Per-window softmax cross-entropy over all items: float32 [B] from int [B] ``targets`` and
     float32 [B, V] ``logits`` (paper eq. 1; ``-log softmax(logits)[target]``).
 
     On the TensorFlow backend one XLA-compiled pass computes the loss and its gradient together:
     TensorFlow's own kernel for it runs on one core of a CPU and took as long as the output layer's
-    three matrix products (BUILD.md, "Performance"). Other backends (JAX compiles the whole step
-    anyway) use ``keras.losses.sparse_categorical_crossentropy``.
+    three matrix products (BUILD.md, "Performance"). ``differentiable=False`` (evaluation) computes
+    the loss alone, without the [B, V] gradient. Other backends (JAX compiles the whole step anyway)
+    use ``keras.losses.sparse_categorical_crossentropy``.
     """
     if keras.backend.backend() != "tensorflow":
         return keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
-    return _tensorflow_softmax_cross_entropy()(targets, logits)
+    with_gradient, loss_only = _tensorflow_softmax_cross_entropy()
+    return (with_gradient if differentiable else loss_only)(targets, logits)
 
 
 @functools.cache
 def _tensorflow_softmax_cross_entropy():
+    """``(cross_entropy, loss_only)``: the loss with its XLA-computed custom gradient, and the loss
+    alone."""
     import tensorflow as tf
+
+    def loss_and_log_normalizer(targets, logits):
+        log_normalizer = tf.reduce_logsumexp(logits, axis=1)
+        return log_normalizer - tf.gather(logits, targets, batch_dims=1), log_normalizer
 
     @tf.function(jit_compile=True)
     def loss_and_gradient(targets, logits):
-        log_normalizer = tf.reduce_logsumexp(logits, axis=1)
-        loss = log_normalizer - tf.gather(logits, targets, batch_dims=1)
+        loss, log_normalizer = loss_and_log_normalizer(targets, logits)
         labels = tf.one_hot(targets, tf.shape(logits)[1], dtype=logits.dtype)
         return loss, tf.exp(logits - log_normalizer[:, None]) - labels
+
+    @tf.function(jit_compile=True)
+    def loss_only(targets, logits):
+        return loss_and_log_normalizer(tf.cast(targets, tf.int32), logits)[0]
 
     @tf.custom_gradient
     def cross_entropy(targets, logits):
@@ -52,7 +63,7 @@ def _tensorflow_softmax_cross_entropy():
 
         return loss, backward
 
-    return cross_entropy
+    return cross_entropy, loss_only
 
 
 @keras.saving.register_keras_serializable(package="fpam_tf")

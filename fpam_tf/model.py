@@ -146,7 +146,10 @@ class SessionRecommender(keras.Model):
     def loss_terms(self, x, y, y_pred, sample_weight=None, *, compute_metrics: bool):
         """The total loss of a batch; updates the loss trackers and, when ``compute_metrics``,
         the ranking metrics."""
-        cross_entropy = softmax_cross_entropy(y, y_pred["logits"])
+        # Evaluation steps (the ones that compute metrics) need no gradient.
+        cross_entropy = softmax_cross_entropy(
+            y, y_pred["logits"], differentiable=not compute_metrics
+        )
         if sample_weight is None:
             ce_loss = ops.mean(cross_entropy)
         else:
