@@ -22,10 +22,10 @@ $(PEER_STAMP): benchmarks/peer/requirements.txt
 	$(PEER_PY) -m pip install --quiet -r benchmarks/peer/requirements.txt
 	touch $(PEER_STAMP)
 
-## The main job on the embedded default: train NARM with FP-AdaMetric on the synthetic log, test, export.
+## The main job on the embedded default: train NARM with the paper's FP-AdaMetric on the synthetic log,
+## test, export.
 demo: $(STAMP)
-	$(PY) -m fpam_tf.train --dataset synthetic --model narm --method fp-adametric --context positives \
-		--fp-target-weight 0 --epochs 5 \
+	$(PY) -m fpam_tf.train --dataset synthetic --model narm --method fp-adametric --epochs 5 \
 		--run-dir runs/demo-synthetic-narm-fpam --export
 
 ## Lint (ruff: errors, import order, line length, formatting), then the test suite (what CI runs).
@@ -53,10 +53,11 @@ bench-peer: $(PEER_STAMP)
 pipeline: $(STAMP)
 	$(PY) -m pipelines.run --dataset synthetic --epochs 3 --batch-size 256 --embedding-dim 32 --hidden-units 32
 
-## Table 2 / Table 3 reproduction on the Spotify sample and the synthetic log (hours on 2 CPU cores; resumable).
+## The converged study of docs/REPRODUCTION.md on the Spotify sample: many hours on 2 CPU cores; rerun to
+## continue (finished runs are kept, a killed one resumes from its last checkpoint).
 reproduce: $(STAMP)
-	$(PY) -m benchmarks.reproduce --datasets spotify,synthetic
-	$(PY) -m benchmarks.reproduce --datasets spotify --seeds 0 --sweep
+	$(PY) -m benchmarks.reproduce --datasets spotify
+	$(PY) -m benchmarks.reproduce --datasets yoochoose --backbones narm
 
 clean-venv:
 	rm -rf $(VENV) $(PEER_VENV)

@@ -6,17 +6,17 @@ evaluation windows into dense score matrices ``[B, V]`` over the whole vocabular
 padding, is never ranked), batch by batch, which :func:`evaluate_scores` ranks with
 :func:`fpam_tf.metrics.ranking_metrics_numpy`.
 
-- ``pop``: global train popularity (FP-aware: of positives, which reproduces PROTOCOL §6's POP
-  1.13).
-- ``spop``: session popularity: the count of each item in the prefix, global popularity breaking
-  ties.
+- ``pop``: PROTOCOL §5b's strict popularity order: train count of positive events, then item id
+  (:func:`popularity_order`); it reads no prefix, so FP-awareness changes nothing.
+- ``spop``: session popularity: the prefix's items first, by their count in the prefix, then the
+  rest, both in POP's order (PROTOCOL §5b).
 - ``sknn``: session-based kNN (Jannach & Ludewig 2017; Ludewig & Jannach 2018): cosine similarity
   between the prefix's item set and the item sets of the most recent train sessions sharing an item.
 
-``fp_aware=True`` ignores skipped items (false positives): the popularity counts (except S-POP's
-tie-break, see :class:`SPOP`) and the neighbour sessions come from train positives only, and the
-prefix is the positives-only one (context ``positives``). The plain variant uses every event
-(context ``all``). The targets are the same.
+``fp_aware=True`` ignores skipped items (false positives): SKNN's neighbour sessions and popularity
+come from train positives only, and the prefix is the positives-only one (context ``positives``).
+The plain variant uses every event (context ``all``). POP's order counts positives in both. The
+targets are the same.
 Implemented with NumPy only (inverted index + ``bincount``), no sparse-matrix dependency.
 """
 
@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from fpam_tf import metrics
 from fpam_tf.events import ranges
 from fpam_tf.metrics import KS, metric_keys, ranking_metrics_numpy
 from fpam_tf.protocol import ProtocolData
@@ -59,6 +60,24 @@ def popularity_tiebreak(items: np.ndarray, num_items: int) -> np.ndarray:
     counts = np.bincount(items, minlength=num_items).astype(np.float64)
     counts[0] = 0.0
     return counts / (counts.max() + 1.0)
+
+
+def popularity_order(data: ProtocolData) -> np.ndarray:
+    """float64 ``[V]`` in ``[0, 1)``: PROTOCOL §5b's strict POP order as scores, highest first.
+
+    Items by their train count of positive events (descending), then by item id (ascending; items
+    with no positive train event come last, by id): the item at position ``p`` of that order scores
+    ``(V - 1 - p) / V``. Padding (column 0) scores 0 and is never ranked. No two items tie, so the
+    rank of PROTOCOL §5 is the target's position in the order.
+    """
+    train: EncodedSessions = data.splits["train"]
+    num_items = len(data.items)
+    counts = np.bincount(train.items[~train.is_fp], minlength=num_items)[1:]
+    id_position = np.argsort(np.argsort(data.items.ids, kind="stable"), kind="stable")
+    order = np.lexsort((id_position, -counts)) + 1  # item indices, best first
+    scores = np.zeros(num_items)
+    scores[order] = (num_items - 1 - np.arange(num_items - 1)) / num_items
+    return scores
 
 
 def prefix_pairs(windows: Windows, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,39 +133,34 @@ class Baseline:
 
 
 class POP(Baseline):
-    """Global popularity: ``score[i]`` = train count of item ``i``, the same for every window."""
+    """Global popularity: every window scores the items by :func:`popularity_order`."""
 
     name = "pop"
 
     def _fit(self, data, row_splits, items):
-        self.popularity = np.bincount(items, minlength=self.num_items).astype(np.float32)
-        self.popularity[0] = 0.0
+        self.popularity = popularity_order(data).astype(np.float32)
 
     def score_rows(self, windows, rows):
         return np.broadcast_to(self.popularity, (len(rows), self.num_items)).copy()
 
 
 class SPOP(Baseline):
-    """Session popularity: ``score[i]`` = count of ``i`` in the prefix + ``pop[i] / (max pop + 1)``.
+    """Session popularity: ``score[i]`` = count of ``i`` in the prefix + its
+    :func:`popularity_order` score (below 1, so it only orders items of the same prefix count).
 
-    The popularity term is below 1, so it only orders items with the same prefix count. It counts
-    every train event even when FP-aware: being played at all (skipped or not) is what popularity
-    measures here, and with it the positives-only variant reproduces PROTOCOL §6's 6.06 MRR@20
-    (positives-only popularity gives 6.08). FP-awareness is in the prefix, which holds positives
-    only.
+    With this order (PROTOCOL §5b) S-POP reproduces §6's MRR@20 on the Spotify sample: 7.79 with
+    every event in the prefix, 6.06 with positives only. FP-awareness is in the prefix.
     """
 
     name = "spop"
 
     def _fit(self, data, row_splits, items):
-        self.tiebreak = popularity_tiebreak(train_events(data, fp_aware=False)[1], self.num_items)
+        self.order = popularity_order(data)
 
     def score_rows(self, windows, rows):
         row, item = prefix_pairs(windows, rows)
         counts = np.bincount(row * self.num_items + item, minlength=len(rows) * self.num_items)
-        return (counts.reshape(len(rows), self.num_items) + self.tiebreak[None, :]).astype(
-            np.float32
-        )
+        return (counts.reshape(len(rows), self.num_items) + self.order[None, :]).astype(np.float32)
 
 
 class SKNN(Baseline):
@@ -252,12 +266,21 @@ def evaluate_baseline(
     split: str = "test",
     fp_aware: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    skip_metrics: bool = False,
     **options,
 ) -> dict[str, float]:
-    """Fits baseline ``name`` on train and returns its 15 metrics (percent) on ``split``'s windows.
+    """Fits baseline ``name`` on train and returns its 15 metrics (percent) on ``split``'s windows;
+    with ``skip_metrics`` also PROTOCOL §5b's over the split's skip windows.
 
     ``options`` go to the baseline's constructor (e.g. ``k`` / ``sample_size`` of SKNN).
     """
     baseline = BASELINES[name](**options).fit(data, fp_aware=fp_aware)
     windows = data.evaluation_windows(split, context=baseline.context)
-    return evaluate_scores(baseline.score(windows, batch_size))
+    results = evaluate_scores(baseline.score(windows, batch_size))
+    if skip_metrics:
+        skips = data.skip_windows(split, context=baseline.context)
+        results.update(
+            metrics.skip_metrics(evaluate_scores(baseline.score(skips, batch_size)), results)
+        )
+    return results

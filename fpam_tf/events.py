@@ -1,7 +1,15 @@
-"""Sessions of events with false-positive flags, and the chronological split (PROTOCOL §1-2).
+"""Sessions of events with false-positive flags and skip grades, and the chronological split
+(PROTOCOL §1-2).
 
 Every dataset reader turns its raw log into :class:`SessionRecord` objects; :class:`Sessions`
 holds many of them column-wise (NumPy), which is what the vocabulary and window builders use.
+
+An event's *skip grade* (int8) says how little of it was played: 3 = skipped at once (MSSD
+``skip_1``), 2 = briefly (``skip_2``), 1 = most of it (``skip_3``), 0 = played to the end. Only
+Spotify MSSD logs record the depth of a skip; every other dataset (Last.fm, ratings, synthetic,
+Yoochoose) stores :data:`FP_GRADE` for an FP and 0 otherwise (:func:`grades_from_fp`): a skip of
+unknown depth counts as the strongest. The FP flag is independent of the grade: it is whatever the
+dataset's threshold says (MSSD: the ``skip_field`` column).
 """
 
 from __future__ import annotations
@@ -13,6 +21,14 @@ from typing import NamedTuple
 import numpy as np
 
 SPLITS = ("train", "validation", "test")
+NUM_GRADES = 4  # Skip grades 0 (played to the end) .. 3 (skipped at once).
+FP_GRADE = 3  # The grade of an FP when the log does not say how early it was skipped.
+
+
+def grades_from_fp(is_fp) -> np.ndarray:
+    """int8 ``[e]``: the grades of events whose log has no skip depth, from their FP flags
+    ``[e]`` (:data:`FP_GRADE` for an FP, 0 otherwise)."""
+    return np.where(np.asarray(is_fp, dtype=bool), FP_GRADE, 0).astype(np.int8)
 
 
 class SessionRecord(NamedTuple):
@@ -24,6 +40,8 @@ class SessionRecord(NamedTuple):
       start_time: seconds since the Unix epoch of the session's first event (sort key of the split).
       items: raw item ids in event order.
       is_fp: one flag per item, ``True`` when the event is a false positive (skip / low rating).
+      grades: one skip grade per item (0-3, see the module docstring), or None when the log
+        records no skip depth: then :meth:`event_grades` derives them from ``is_fp``.
     """
 
     session_id: str
@@ -31,6 +49,13 @@ class SessionRecord(NamedTuple):
     start_time: int
     items: Sequence[str]
     is_fp: Sequence[bool]
+    grades: Sequence[int] | None = None
+
+    def event_grades(self) -> np.ndarray:
+        """int8 ``[len(items)]``: the session's skip grades, given or derived from ``is_fp``."""
+        if self.grades is None:
+            return grades_from_fp(self.is_fp)
+        return np.asarray(self.grades, dtype=np.int8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +70,7 @@ class Sessions:
         ``row_splits[i]:row_splits[i+1]``.
       items: str array ``[e]``, raw item ids.
       is_fp: bool array ``[e]``.
+      grades: int8 array ``[e]``, skip grades 0-3 (see the module docstring).
     """
 
     session_ids: np.ndarray
@@ -53,6 +79,7 @@ class Sessions:
     row_splits: np.ndarray
     items: np.ndarray
     is_fp: np.ndarray
+    grades: np.ndarray
 
     @classmethod
     def from_records(cls, records: Iterable[SessionRecord]) -> Sessions:
@@ -60,13 +87,16 @@ class Sessions:
         session_ids, user_ids, start_times, lengths = [], [], [], []
         items: list[str] = []
         is_fp: list[bool] = []
+        grades: list[np.ndarray] = []
         for record in records:
             if len(record.items) == 0:
                 continue
-            if len(record.items) != len(record.is_fp):
+            record_grades = record.event_grades()
+            if not len(record.items) == len(record.is_fp) == len(record_grades):
                 raise ValueError(
-                    f"session {record.session_id!r}: {len(record.items)} items but "
-                    f"{len(record.is_fp)} FP flags; a reader must give one flag per item"
+                    f"session {record.session_id!r}: {len(record.items)} items, "
+                    f"{len(record.is_fp)} FP flags and {len(record_grades)} skip grades; a reader "
+                    "must give one flag (and grade, if it has grades) per item"
                 )
             session_ids.append(record.session_id)
             user_ids.append(record.user_id)
@@ -74,6 +104,10 @@ class Sessions:
             lengths.append(len(record.items))
             items.extend(record.items)
             is_fp.extend(bool(flag) for flag in record.is_fp)
+            grades.append(record_grades)
+        all_grades = np.concatenate(grades) if grades else np.zeros(0, np.int8)
+        if ((all_grades < 0) | (all_grades >= NUM_GRADES)).any():
+            raise ValueError(f"skip grades must be in 0..{NUM_GRADES - 1}")
         return cls(
             session_ids=np.asarray(session_ids, dtype=object).astype(str),
             user_ids=np.asarray(user_ids, dtype=object).astype(str),
@@ -81,6 +115,7 @@ class Sessions:
             row_splits=np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
             items=np.asarray(items, dtype=object).astype(str),
             is_fp=np.asarray(is_fp, dtype=bool),
+            grades=all_grades,
         )
 
     def __len__(self) -> int:
@@ -109,6 +144,7 @@ class Sessions:
                 int(self.start_times[i]),
                 self.items[lo:hi].tolist(),
                 self.is_fp[lo:hi].tolist(),
+                self.grades[lo:hi].tolist(),
             )
 
     def take(self, indices: np.ndarray) -> Sessions:
@@ -123,6 +159,7 @@ class Sessions:
             row_splits=np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),
             items=self.items[event_index],
             is_fp=self.is_fp[event_index],
+            grades=self.grades[event_index],
         )
 
     def keep_events(self, keep: np.ndarray) -> Sessions:
@@ -144,6 +181,7 @@ class Sessions:
             ),
             items=self.items[keep],
             is_fp=self.is_fp[keep],
+            grades=self.grades[keep],
         )
 
 

@@ -27,14 +27,20 @@ class BatchOptions:
       flags: include ``flags`` (FP flag per prefix event): models with a learned skip-flag
         embedding.
       fp_items: include ``fp_items`` / ``target_is_fp``: models with an FP metric term.
+      target_is_fp: include ``target_is_fp`` (implied by ``fp_items``): models with a loss on
+        FP targets of their own (unlikelihood, skip head).
       fp_target_weight: cross-entropy weight of windows whose target is an FP (1 for others).
+      grade_weights: cross-entropy weight of a window by its target's skip grade 0-3
+        (:mod:`fpam_tf.events`), or None; when set it replaces ``fp_target_weight``.
       prefix_features: the backbone's builder of its own features from a padded prefix
         (``items`` int32 [B, T], ``mask`` bool [B, T] -> dict of tensors), or None.
     """
 
     flags: bool = False
     fp_items: bool = False
+    target_is_fp: bool = False
     fp_target_weight: float = 1.0
+    grade_weights: tuple[float, float, float, float] | None = None
     prefix_features: Callable[..., dict] | None = None
 
 
@@ -58,8 +64,9 @@ def make_dataset(
 
     Features: ``items`` int32 ``[B, T]`` (T = longest prefix of the batch), ``lengths`` int32
     ``[B]``, ``users`` int32 ``[B]``, and per ``options``: ``flags`` int32 ``[B, T]``,
-    ``fp_items`` int32 ``[B, F]`` with ``target_is_fp`` bool ``[B]``, the backbone's prefix
-    features. ``sample_weight`` is float32 ``[B]`` (``fp_target_weight`` on FP targets, else 1).
+    ``fp_items`` int32 ``[B, F]``, ``target_is_fp`` bool ``[B]``, the backbone's prefix
+    features. ``sample_weight`` is float32 ``[B]``: ``grade_weights[target grade]`` when
+    ``options.grade_weights`` is set, else ``fp_target_weight`` on FP targets and 1 on others.
 
     Training (``shuffle=True``) reshuffles every epoch, then buckets by length: chunks of
     ``bucket_batches`` batches are sorted by prefix length and cut into batches, whose order is
@@ -85,6 +92,10 @@ def make_dataset(
     targets = tf.constant(windows.targets)
     target_is_fp = tf.constant(windows.target_is_fp)
     users = tf.constant(windows.users)
+    if options.grade_weights is not None:
+        grade_weights = tf.constant(options.grade_weights, tf.float32)
+        # int32: tf.gather takes no int8 indices.
+        target_grades = tf.constant(windows.target_grades.astype(np.int32))
 
     def gather_batch(index):
         begin, end = tf.gather(prefix_begin, index), tf.gather(prefix_end, index)
@@ -101,10 +112,15 @@ def make_dataset(
         if options.fp_items:
             fp_positions = tf.ragged.range(tf.gather(fp_begin, index), tf.gather(fp_end, index))
             features["fp_items"] = tf.gather(fp_track, fp_positions).to_tensor()
+        if options.fp_items or options.target_is_fp:
             features["target_is_fp"] = is_fp_target
         if options.prefix_features is not None:
             features.update(options.prefix_features(items, items != PADDING))
-        weight = tf.where(is_fp_target, tf.constant(options.fp_target_weight, tf.float32), 1.0)
+        if options.grade_weights is None:
+            fp_target_weight = tf.constant(options.fp_target_weight, tf.float32)
+            weight = tf.where(is_fp_target, fp_target_weight, 1.0)
+        else:
+            weight = tf.gather(grade_weights, tf.gather(target_grades, index))
         return features, tf.gather(targets, index), weight
 
     if shuffle:

@@ -1,8 +1,13 @@
-"""Full-ranking metrics of PROTOCOL §5: HR@K, MRR@K, NDCG@K for K in KS, in percent.
+"""Full-ranking metrics of PROTOCOL §5: HR@K, MRR@K, NDCG@K for K in KS, in percent; and §5b's
+skip metrics.
 
 rank = 1 + number of items (column 0, the padding index, excluded) whose score is strictly
 greater than the target's score. HR@K = mean(rank <= K), MRR@K = mean(1/rank if rank <= K),
 NDCG@K = mean(1/log2(rank + 1) if rank <= K).
+
+§5b ranks the same way over skip windows (target = an item the user skipped): SkipHR@K and
+SkipMRR@K, lower is better, and the separation HR@K - SkipHR@K, higher is better. They are the
+same streaming code run on other windows; :func:`skip_metrics` names its results.
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ from keras import ops
 KS = (5, 10, 20, 50, 100)
 METRIC_NAMES = ("hr", "mrr", "ndcg")
 SELECTION_METRIC = "mrr@20"  # PROTOCOL §5: model selection on validation MRR@20.
-_ROW_LABELS = {"hr": "HR", "mrr": "MRR", "ndcg": "NDCG"}
+# PROTOCOL §5b: HR / MRR over skip windows, and HR@K - SkipHR@K. Reported, never selected on.
+SKIP_METRIC_NAMES = ("skiphr", "skipmrr")
+SEPARATION = "separation"
+_ROW_LABELS = {
+    "hr": "HR",
+    "mrr": "MRR",
+    "ndcg": "NDCG",
+    "skiphr": "SkipHR (lower is better)",
+    "skipmrr": "SkipMRR (lower is better)",
+    SEPARATION: "HR - SkipHR",
+}
 
 
 def metric_keys(ks: Sequence[int] = KS) -> list[str]:
@@ -34,6 +49,24 @@ def target_ranks(logits, targets):
     target_score = ops.take_along_axis(logits, targets, axis=1)  # [B,1]
     greater = ops.greater(logits[:, 1:], target_score)  # column 0 never counted
     return 1 + ops.sum(ops.cast(greater, "int32"), axis=1)
+
+
+def skip_metrics(
+    skip_ranking: Mapping[str, object], ranking: Mapping[str, object], ks: Sequence[int] = KS
+) -> dict[str, float]:
+    """PROTOCOL §5b from two results of the §5 code: ``skip_ranking`` over skip windows,
+    ``ranking`` over the evaluation windows of the same split.
+
+    Returns ``{"skiphr@K", "skipmrr@K", "separation@K"}`` (percent) for K in ``ks``: HR@K and
+    MRR@K of the skip windows, and ``ranking``'s HR@K minus SkipHR@K.
+    """
+    out = {}
+    for k in ks:
+        skip_hr = float(np.asarray(skip_ranking[f"hr@{k}"]))
+        out[f"skiphr@{k}"] = skip_hr
+        out[f"skipmrr@{k}"] = float(np.asarray(skip_ranking[f"mrr@{k}"]))
+        out[f"{SEPARATION}@{k}"] = float(np.asarray(ranking[f"hr@{k}"])) - skip_hr
+    return out
 
 
 @keras.saving.register_keras_serializable(package="fpam_tf")
@@ -132,14 +165,18 @@ def format_markdown_table(
     """PROTOCOL §5's table as Markdown: rows HR / MRR / NDCG, columns @5 ... @100 (percent).
 
     ``results`` maps ``"hr@5"``-style keys to numbers (floats, NumPy or backend scalars); a
-    missing key renders as ``-``. ``title`` (optional) becomes a ``### title`` line above.
+    missing key renders as ``-``. When ``results`` has §5b's keys (``"skiphr@5"``, ...), their
+    rows follow. ``title`` (optional) becomes a ``### title`` line above.
     """
     lines = []
     if title:
         lines += [f"### {title}", ""]
     lines.append("| metric (%) | " + " | ".join(f"@{k}" for k in ks) + " |")
     lines.append("| --- | " + " | ".join("---:" for _ in ks) + " |")
-    for name in METRIC_NAMES:
+    names = list(METRIC_NAMES)
+    if any(key.startswith(SKIP_METRIC_NAMES) for key in results):
+        names += [*SKIP_METRIC_NAMES, SEPARATION]
+    for name in names:
         cells = []
         for k in ks:
             value = results.get(f"{name}@{k}")

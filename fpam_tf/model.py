@@ -14,6 +14,7 @@ from fpam_tf import backbones
 from fpam_tf.losses import FPAdaMetricLoss, softmax_cross_entropy
 from fpam_tf.methods import MethodConfig
 from fpam_tf.metrics import RankingMetrics
+from fpam_tf.skip_head import SkipHead
 
 _MASKED_LOGIT = -1e9  # Padding's logit: never ranked, never in the softmax.
 
@@ -26,13 +27,19 @@ class SessionRecommender(keras.Model):
     Inputs are a dict of padded batches (see :func:`fpam_tf.input_pipeline.make_dataset`): ``items``
     int32 [B, T] (0 = padding) and, per configuration, ``flags`` [B, T], ``users`` [B], the
     backbone's own features (:attr:`~fpam_tf.backbones.base.SessionEncoder.FEATURES`), and for
-    training with the FP term ``fp_items`` [B, F] and ``target_is_fp`` [B].
+    training with the FP term ``fp_items`` [B, F], and with any loss on FP targets
+    ``target_is_fp`` [B].
     ``call`` returns ``{"logits": float32 [B, V], "session_embedding": float32 [B, D]}``; column 0
-    (padding) of the logits is masked out.
+    (padding) of the logits is masked out. With a skip head, evaluation calls
+    (``training=False``) also return ``"ranking_scores"`` [B, V] (:meth:`ranking_scores`), what
+    the ranking metrics rank.
 
     The training loss is the (FP-target-weighted) softmax cross-entropy over all items plus
-    ``λ ·`` :class:`~fpam_tf.losses.FPAdaMetricLoss`; both terms are tracked as ``ce_loss`` and
-    ``fp_loss``. Ranking metrics (:class:`~fpam_tf.metrics.RankingMetrics`) are computed on
+    ``λ ·`` :class:`~fpam_tf.losses.FPAdaMetricLoss`, plus the skip terms: ``α ·`` the mean
+    unlikelihood ``-log(1 - p_target)`` of windows whose target is an FP, and the skip head's
+    binary cross-entropy on every window's target (label: the target is an FP). They are tracked
+    as ``ce_loss``, ``fp_loss`` and ``skip_loss`` (the skip terms as added to the loss). Ranking
+    metrics (:class:`~fpam_tf.metrics.RankingMetrics`) are computed on
     evaluation steps only: in training they would cost a pass over the [B, V] logits per step and
     nobody selects a model on them.
     """
@@ -49,6 +56,8 @@ class SessionRecommender(keras.Model):
         aggregation: str = "mean",
         fp_weighting: str = "softmax",
         margin: float = 1.0,
+        unlikelihood: float = 0.0,
+        skip_head: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -62,6 +71,7 @@ class SessionRecommender(keras.Model):
         self.aggregation = aggregation
         self.fp_weighting = fp_weighting
         self.margin = margin
+        self.unlikelihood = float(unlikelihood)
 
         # Small uniform init as in the reference implementations (NARM/SR-GNN use 1/sqrt(D)).
         init = keras.initializers.RandomUniform(-(embedding_dim**-0.5), embedding_dim**-0.5)
@@ -95,9 +105,14 @@ class SessionRecommender(keras.Model):
             self.fp_term.build((None, embedding_dim))
             if self.user_embedding is not None:
                 self.user_embedding.build()
+        self.skip_head = None
+        if skip_head:
+            self.skip_head = SkipHead(num_items, name="skip_head")
+            self.skip_head.build((None, embedding_dim))
         self.ranking = RankingMetrics(name="ranking")
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.fp_tracker = keras.metrics.Mean(name="fp_loss")
+        self.skip_tracker = keras.metrics.Mean(name="skip_loss")
 
     def session_embedding(self, features, training=False):
         """``e_seq`` [B, D] in the compute dtype."""
@@ -128,12 +143,27 @@ class SessionRecommender(keras.Model):
         )
         return ops.cast(logits, "float32")
 
+    def ranking_scores(self, session_embedding, logits):
+        """float32 [B, V]: ``logits`` (log P(item) up to a constant) plus
+        ``log P(not skipped | item)`` of the skip head; ``logits`` unchanged without one.
+
+        So items are ranked by the probability of being played next and kept.
+        """
+        if self.skip_head is None:
+            return logits
+        skip_logits = self.skip_head.all_items(session_embedding, self.item_embedding.embeddings)
+        return logits + ops.log_sigmoid(-skip_logits)
+
     def call(self, features, training=False):
         session_embedding = self.session_embedding(features, training=training)
-        return {
-            "logits": self.score(session_embedding),
+        logits = self.score(session_embedding)
+        outputs = {
+            "logits": logits,
             "session_embedding": ops.cast(session_embedding, "float32"),
         }
+        if self.skip_head is not None and not training:
+            outputs["ranking_scores"] = self.ranking_scores(session_embedding, logits)
+        return outputs
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Weighted cross-entropy over all items + λ · FP term (+ any regularisation losses).
@@ -169,13 +199,43 @@ class SessionRecommender(keras.Model):
                 ops.logical_not(x["target_is_fp"]),
             )["fp_term"]
             total = total + self.fp_lambda * fp_loss
+        skip_loss = ops.zeros((), "float32")
+        if x is not None and "target_is_fp" in x:
+            skip_loss = self.skip_terms(y, y_pred, cross_entropy, x["target_is_fp"])
+            total = total + skip_loss
         if self.losses:
             total = total + ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
         self.ce_tracker.update_state(ce_loss)
         self.fp_tracker.update_state(fp_loss)
+        self.skip_tracker.update_state(skip_loss)
         if compute_metrics:
-            self.ranking.update_state(y, y_pred["logits"])
+            self.ranking.update_state(y, y_pred.get("ranking_scores", y_pred["logits"]))
         return per_replica(total)
+
+    def skip_terms(self, targets, y_pred, cross_entropy, target_is_fp):
+        """``α ·`` mean unlikelihood of the FP-target windows + the skip head's mean binary
+        cross-entropy (float32 scalar; 0 for what the model does not have).
+
+        The unlikelihood ``-log(1 - p)`` uses ``p = exp(-cross_entropy)``, the softmax probability
+        of the target, so it adds no pass over the [B, V] logits. The skip head learns on a
+        stopped gradient: it reads the session and item embeddings but does not shape them, so the
+        recommender underneath is trained exactly as without the head.
+        """
+        is_fp = ops.cast(target_is_fp, "float32")
+        total = ops.zeros((), "float32")
+        if self.unlikelihood > 0:
+            # 1 - p = -expm1(-CE); floored so a target already at p ~ 1 gives a finite loss.
+            unlikelihood = -ops.log(ops.maximum(-ops.expm1(-cross_entropy), 1e-6))
+            count = ops.maximum(ops.sum(is_fp), 1.0)
+            total = total + self.unlikelihood * ops.sum(unlikelihood * is_fp) / count
+        if self.skip_head is not None:
+            session = ops.stop_gradient(y_pred["session_embedding"])
+            target_embedding = ops.stop_gradient(self.item_embedding(targets))
+            skip_logits = self.skip_head(
+                session, target_embedding[:, None, :], ops.reshape(targets, (-1, 1))
+            )[:, 0]
+            total = total + ops.mean(ops.binary_crossentropy(is_fp, skip_logits, from_logits=True))
+        return total
 
     def get_config(self):
         config = super().get_config()
@@ -190,6 +250,8 @@ class SessionRecommender(keras.Model):
             aggregation=self.aggregation,
             fp_weighting=self.fp_weighting,
             margin=self.margin,
+            unlikelihood=self.unlikelihood,
+            skip_head=self.skip_head is not None,
         )
         return config
 
@@ -232,6 +294,8 @@ def build_model(
         aggregation=method.aggregation,
         fp_weighting=method.fp_weighting,
         margin=method.margin,
+        unlikelihood=method.unlikelihood,
+        skip_head=method.skip_head,
         name="session_recommender",
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))

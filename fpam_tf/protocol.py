@@ -49,11 +49,15 @@ class ProtocolData:
             user_fp=user_fp,
         )
 
-    def evaluation_windows(self, split: str, *, context: str) -> Windows:
-        """Validation or test windows: the same targets for every method; only the prefix differs
-        by context."""
+    def evaluation_windows(self, split: str, *, context: str, fp_targets: bool = False) -> Windows:
+        """Validation or test windows: the same targets for every method (positives); only the
+        prefix differs by context. ``fp_targets`` keeps FP targets too (a protocol variant, never
+        PROTOCOL's figures)."""
         return build_windows(
-            self.splits[split], context=context, fp_targets=False, require_positive_before=True
+            self.splits[split],
+            context=context,
+            fp_targets=fp_targets,
+            require_positive_before=True,
         )
 
     def skip_windows(self, split: str, *, context: str) -> Windows:

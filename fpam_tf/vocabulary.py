@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fpam_tf.errors import DataError
-from fpam_tf.events import Sessions
+from fpam_tf.events import Sessions, grades_from_fp
 
 MIN_ITEM_COUNT = 5  # PROTOCOL §3.
 PADDING = 0  # Index 0 of every vocabulary: padding and out-of-vocabulary.
@@ -87,6 +87,8 @@ class EncodedSessions:
       is_fp: bool ``[e]``.
       users: int32 ``[n]`` user indices (0 = no user / unknown user).
       session_ids: str ``[n]``.
+      grades: int8 ``[e]`` skip grades (:mod:`fpam_tf.events`); given as None, they are derived
+        from ``is_fp`` as for a dataset without grades.
     """
 
     row_splits: np.ndarray
@@ -94,6 +96,11 @@ class EncodedSessions:
     is_fp: np.ndarray
     users: np.ndarray
     session_ids: np.ndarray
+    grades: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.grades is None:
+            object.__setattr__(self, "grades", grades_from_fp(self.is_fp))
 
     @classmethod
     def encode(cls, sessions: Sessions, items: Vocabulary, users: Vocabulary) -> EncodedSessions:
@@ -105,6 +112,7 @@ class EncodedSessions:
             is_fp=kept.is_fp,
             users=users.lookup(kept.user_ids),
             session_ids=kept.session_ids,
+            grades=kept.grades,
         )
 
     def __len__(self) -> int:

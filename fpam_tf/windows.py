@@ -42,6 +42,7 @@ class Windows:
         ``track_items[begin:end]``, at most L long.
       targets: int32 ``[w]`` target item indices.
       target_is_fp: bool ``[w]``.
+      target_grades: int8 ``[w]`` skip grade of each target (:mod:`fpam_tf.events`).
       users: int32 ``[w]`` user index of the window's session.
       session_index: int64 ``[w]`` index of the window's session in its split.
       fp_track: int32 ``[f]`` FP items the side sequences are cut from.
@@ -54,6 +55,7 @@ class Windows:
     prefix_end: np.ndarray
     targets: np.ndarray
     target_is_fp: np.ndarray
+    target_grades: np.ndarray
     users: np.ndarray
     session_index: np.ndarray
     fp_track: np.ndarray
@@ -171,6 +173,7 @@ def build_windows(
         prefix_end=prefix_end.astype(np.int64),
         targets=sessions.items[keep].astype(np.int32),
         target_is_fp=sessions.is_fp[keep],
+        target_grades=sessions.grades[keep],
         users=users.astype(np.int32),
         session_index=session_of[keep],
         fp_track=fp_track.astype(np.int32),

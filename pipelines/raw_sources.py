@@ -1,10 +1,11 @@
 """Raw logs -> session fragments through the ``fpam_tf.datasets`` readers, one input file at a time.
 
 A *fragment* is part of a session read from one file: ``(session_id, [event, ...])`` with
-``event = (order, item, is_fp, start_time, user_id)``. Fragments of one session from several files
-(Spotify MSSD logs may spread a session over files) are merged by :func:`merge_fragments` once
-Beam has grouped them by session id. Parsing stays in the readers; this module only adapts their
-output to per-file fragments.
+``event = (order, item, is_fp, grade, start_time, user_id)`` (``grade`` None: the log has no skip
+grades, see ``fpam_tf.events``). Fragments of one session from several files (Spotify MSSD logs
+may spread a session over files) are merged by :func:`merge_fragments` once Beam has grouped them
+by session id. Parsing stays in the readers; this module only adapts their output to per-file
+fragments.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from fpam_tf.datasets import lastfm, ratings, spotify, synthetic
+from fpam_tf.datasets import lastfm, ratings, spotify, synthetic, yoochoose
 from fpam_tf.datasets.badrows import MAX_EXAMPLES, BadRowReport, BadRows
 from fpam_tf.datasets.sources import open_text
 from fpam_tf.datasets.tfds_builders import make_config
@@ -54,6 +55,8 @@ def resolve_input(dataset: str, data_dir, options: dict, synthetic_dir: Path) ->
         files = spotify.find_sources(data_dir)
     elif dataset == "lastfm":
         files = [lastfm.find_source(data_dir)]
+    elif dataset == "yoochoose":
+        files = yoochoose.find_sources(data_dir)
     else:
         files = [ratings.find_source(data_dir)]
     return RawInput(dataset, tuple(str(Path(f).resolve()) for f in files), thresholds)
@@ -67,13 +70,16 @@ def file_stamps(raw: RawInput) -> list:
 def input_schema(raw: RawInput, path: str) -> list[str]:
     """The columns of one input file as its first line gives them (the header, or numbered fields).
 
-    Spotify logs and headed ratings CSVs name their columns; Last.fm TSVs have no header, so
+    Spotify and Yoochoose logs and headed ratings CSVs name their columns; Last.fm TSVs have no
+    header, so
     their schema is the number of fields (``field_1`` ... ``field_k``).
     """
     with open_text(Path(path)) as stream:
         first = stream.readline().rstrip("\r\n")
     fields = first.split("\t") if "\t" in first else first.split(",")
-    if raw.dataset == "spotify" or (raw.dataset == "amazon-movies" and not _is_number(fields[-1])):
+    if raw.dataset in ("spotify", "yoochoose") or (
+        raw.dataset == "amazon-movies" and not _is_number(fields[-1])
+    ):
         return fields
     return [f"field_{i + 1}" for i in range(len(fields))]
 
@@ -101,23 +107,34 @@ def read_fragments(path: str, raw: RawInput, strict: bool):
         for session_id, events in rows.items():
             yield (
                 session_id,
-                [(position, track, flag, start, "") for position, track, flag, start in events],
+                [
+                    (position, track, flag, grade, start, "")
+                    for position, track, flag, grade, start in events
+                ],
             )
     else:
         for record in _read_whole_file(source, raw, bad_rows):
             yield (
                 record.session_id,
                 [
-                    (i, item, bool(flag), record.start_time, record.user_id)
-                    for i, (item, flag) in enumerate(zip(record.items, record.is_fp))
+                    (i, item, bool(flag), grade, record.start_time, record.user_id)
+                    for i, (item, flag, grade) in enumerate(
+                        zip(record.items, record.is_fp, record.event_grades().tolist())
+                    )
                 ],
             )
     yield "", bad_rows.report().to_json()
 
 
 def _read_whole_file(source: Path, raw: RawInput, bad_rows: BadRows) -> list[SessionRecord]:
-    """Sessions of a one-file dataset, by its reader (users are sessionised over the whole file)."""
+    """Sessions of one file, by its dataset's reader (users are sessionised over the whole file; a
+    Yoochoose session's dwell times are those within the file, and session-rec's files never share
+    a session)."""
     t = raw.thresholds
+    if raw.dataset == "yoochoose":
+        return yoochoose.read_sessions(
+            [source], dwell_seconds=t["dwell_seconds"], bad_rows=bad_rows
+        )
     if raw.dataset == "amazon-movies":
         return ratings.read_sessions(
             source, rating_threshold=t["rating_threshold"], columns=t["columns"], bad_rows=bad_rows
@@ -136,14 +153,21 @@ def _read_whole_file(source: Path, raw: RawInput, bad_rows: BadRows) -> list[Ses
 def merge_fragments(session_id: str, fragments) -> SessionRecord:
     """One session from its fragments: events in order; start time and user of its first event.
 
-    Same rule as ``spotify.read_sessions`` (the start of position 1), applied after grouping.
+    Same rules as ``spotify.read_sessions`` (the start of position 1; grades from the FP flags
+    unless every event has one), applied after grouping.
     """
     # Sorted by order key only (stable), as the readers sort: equal positions keep their read order.
     events = sorted(
         (event for fragment in fragments for event in fragment), key=lambda event: event[0]
     )
+    grades = [e[3] for e in events]
     return SessionRecord(
-        session_id, events[0][4], events[0][3], [e[1] for e in events], [e[2] for e in events]
+        session_id,
+        events[0][5],
+        events[0][4],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        None if None in grades else grades,
     )
 
 

@@ -1,7 +1,8 @@
 """Sessions as ``tf.train.SequenceExample`` records, and reading TFRecord shards back.
 
 A session's context holds ``session_id``, ``user_id`` (bytes) and ``start_time`` (int64); its
-feature lists hold one step per event: ``item`` (bytes) and ``is_fp`` (int64 0/1).
+feature lists hold one step per event: ``item`` (bytes), ``is_fp`` (int64 0/1) and ``grade`` (int64,
+the skip grade 0-3 of ``fpam_tf.events``).
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ def encode_session(record: SessionRecord) -> bytes:
     context["start_time"].int64_list.value.append(int(record.start_time))
     items = example.feature_lists.feature_list["item"]
     flags = example.feature_lists.feature_list["is_fp"]
-    for item, flag in zip(record.items, record.is_fp):
+    grades = example.feature_lists.feature_list["grade"]
+    for item, flag, grade in zip(record.items, record.is_fp, record.event_grades().tolist()):
         items.feature.add().bytes_list.value.append(item.encode())
         flags.feature.add().int64_list.value.append(int(flag))
+        grades.feature.add().int64_list.value.append(grade)
     return example.SerializeToString()
 
 
@@ -64,6 +67,7 @@ def decode_session(serialized: bytes) -> SessionRecord:
         int(context["start_time"].int64_list.value[0]),
         [step.bytes_list.value[0].decode() for step in lists["item"].feature],
         [bool(step.int64_list.value[0]) for step in lists["is_fp"].feature],
+        [step.int64_list.value[0] for step in lists["grade"].feature],
     )
 
 
@@ -77,6 +81,7 @@ def to_instance(serialized: bytes) -> dict:
         "start_time": record.start_time,
         "items": [item.encode() for item in record.items],
         "is_fp": [int(flag) for flag in record.is_fp],
+        "grades": list(record.grades),
     }
 
 
@@ -90,6 +95,7 @@ def raw_feature_spec() -> dict:
         "start_time": tf.io.FixedLenFeature([], tf.int64),
         "items": tf.io.VarLenFeature(tf.string),
         "is_fp": tf.io.VarLenFeature(tf.int64),
+        "grades": tf.io.VarLenFeature(tf.int64),
     }
 
 

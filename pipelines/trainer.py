@@ -82,11 +82,13 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
             "lengths": items.row_lengths(),
             "items": items.flat_values,
             "is_fp": tf.RaggedTensor.from_sparse(features["is_fp"]).flat_values,
+            "grades": tf.RaggedTensor.from_sparse(features["grades"]).flat_values,
         }
 
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(flatten)
     columns = {
-        name: [] for name in ("session_id", "user_id", "start_time", "lengths", "items", "is_fp")
+        name: []
+        for name in ("session_id", "user_id", "start_time", "lengths", "items", "is_fp", "grades")
     }
     for batch in dataset.as_numpy_iterator():
         for name, values in batch.items():
@@ -101,6 +103,7 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
         row_splits=np.concatenate([[0], np.cumsum(joined["lengths"])]).astype(np.int64),
         items=joined["items"].astype(np.int32),
         is_fp=joined["is_fp"].astype(bool),
+        grades=joined["grades"].astype(np.int8),
     )
     # Shards hold sessions in no particular order; windows and user histories need the
     # chronological one.
@@ -129,6 +132,7 @@ def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
             is_fp=kept.is_fp,
             users=users.lookup(kept.user_ids),
             session_ids=kept.session_ids,
+            grades=kept.grades,
         )
     return ProtocolData(items, users, splits)
 

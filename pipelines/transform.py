@@ -10,7 +10,8 @@ transform graph's ``items`` asset is rewritten in PROTOCOL order before any spli
 Two Beam pipelines: (1) analyse train and write the transform graph; (2) read the graph and
 transform every split. Outputs: ``transform_graph`` (``transform_fn/``, ``transformed_metadata/``;
 ``tft.TFTransformOutput`` reads it) and ``transformed_examples`` (``Split-<split>/`` shards of
-``tf.train.Example``: ``item_index``, ``is_fp``, ``session_id``, ``user_id``, ``start_time``).
+``tf.train.Example``: ``item_index``, ``is_fp``, ``grades``, ``session_id``, ``user_id``,
+``start_time``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def preprocessing_fn(inputs):
     return {
         "item_index": index,
         "is_fp": inputs["is_fp"],
+        "grades": inputs["grades"],
         "session_id": inputs["session_id"],
         "user_id": inputs["user_id"],
         "start_time": inputs["start_time"],

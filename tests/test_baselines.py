@@ -53,26 +53,29 @@ def scores_of(baseline, fp_aware=False):
     return np.concatenate([s for s, _ in batches])
 
 
-def test_pop_counts_train_events_or_positives():
-    np.testing.assert_array_equal(scores_of(POP())[0], [0, 2, 2, 2, 1, 1])
-    np.testing.assert_array_equal(scores_of(POP(), fp_aware=True)[1], [0, 2, 2, 2, 0, 1])
+# PROTOCOL §5b's POP order on HAND: positives counted (items 1, 2, 3: 2; item 5: 1; item 4: 0),
+# ties by id: 1, 2, 3, 5, 4; position p scores (V - 1 - p) / V.
+POP_ORDER = np.array([0, 5, 4, 3, 1, 2]) / 6
 
 
-def test_spop_counts_the_prefix_and_breaks_ties_by_popularity():
-    tie = np.array([0, 2, 2, 2, 1, 1]) / 3  # train event counts / (max + 1)
+def test_pop_is_the_strict_order_of_positive_counts_then_ids_whatever_the_fp_awareness():
+    np.testing.assert_allclose(scores_of(POP())[0], POP_ORDER, rtol=1e-6)
+    np.testing.assert_allclose(scores_of(POP(), fp_aware=True)[1], POP_ORDER, rtol=1e-6)
+    assert len(set(POP_ORDER[1:])) == 5  # no two items tie
+
+
+def test_spop_puts_the_prefix_items_first_by_count_then_pop_order():
     np.testing.assert_allclose(
-        scores_of(SPOP())[0], tie + [0, 1, 0, 0, 1, 0], rtol=1e-6
+        scores_of(SPOP())[0], POP_ORDER + [0, 1, 0, 0, 1, 0], rtol=1e-6
     )  # prefix 1, 4
     np.testing.assert_allclose(
-        scores_of(SPOP())[1], tie + [0, 1, 1, 0, 1, 0], rtol=1e-6
+        scores_of(SPOP())[1], POP_ORDER + [0, 1, 1, 0, 1, 0], rtol=1e-6
     )  # prefix 1, 4, 2
 
 
 def test_spop_fp_aware_ignores_the_skipped_prefix_item():
     scores = scores_of(SPOP(), fp_aware=True)
-    np.testing.assert_allclose(
-        scores[0], np.array([0, 2, 2, 2, 1, 1]) / 3 + [0, 1, 0, 0, 0, 0], rtol=1e-6
-    )
+    np.testing.assert_allclose(scores[0], POP_ORDER + [0, 1, 0, 0, 0, 0], rtol=1e-6)
 
 
 def test_sknn_sums_cosine_similarities_of_neighbours():
@@ -168,18 +171,26 @@ def test_metrics_are_the_reference_ranking_metrics_of_the_scores(name):
     assert evaluate_scores(iter(batches)) == got
 
 
-@pytest.mark.parametrize("name, fp_aware, expected", [("spop", True, 6.06), ("pop", True, 1.13)])
+def test_skip_metrics_rank_the_skip_windows_with_the_same_scores():
+    from fpam_tf.metrics import skip_metrics
+
+    data = random_data(1)
+    got = evaluate_baseline("spop", data, "test", fp_aware=True, batch_size=6, skip_metrics=True)
+    baseline = BASELINES["spop"]().fit(data, fp_aware=True)
+    skips = evaluate_scores(baseline.score(data.skip_windows("test", context="positives"), 6))
+    expected = skip_metrics(skips, got)
+    assert len(data.skip_windows("test", context="positives")) > 0
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-9)
+
+
+@pytest.mark.parametrize("name, fp_aware, expected", [("spop", True, 6.06), ("pop", False, 1.13)])
 def test_spotify_figures_of_protocol(spotify_protocol, name, fp_aware, expected):
     assert evaluate_baseline(name, spotify_protocol, "test", fp_aware)["mrr@20"] == pytest.approx(
         expected, abs=0.01
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="we get 7.85: PROTOCOL's 7.79 matches mid-rank ties (7.7906), "
-    "which would give the positives-only prefix 6.02, not 6.06",
-)
 def test_spotify_spop_all_events_prefix(spotify_protocol):
     assert evaluate_baseline("spop", spotify_protocol, "test", False)["mrr@20"] == pytest.approx(
         7.79, abs=0.01

@@ -119,3 +119,17 @@ def test_markdown_table():
     assert lines[2] == "| metric (%) | @5 | @10 | @20 | @50 | @100 |"
     assert [line.split("|")[1].strip() for line in lines[4:]] == ["HR", "MRR", "NDCG"]
     assert "-" in format_markdown_table({"hr@5": 1.0}).splitlines()[2]
+
+
+def test_skip_metrics_are_hr_and_mrr_of_skip_windows_and_the_separation():
+    from fpam_tf.metrics import skip_metrics
+
+    ranking = {f"{m}@{k}": 10.0 * k for m in ("hr", "mrr", "ndcg") for k in KS}
+    skips = {f"{m}@{k}": 1.0 * k for m in ("hr", "mrr", "ndcg") for k in KS}
+    got = skip_metrics(skips, ranking)
+    assert got["skiphr@20"] == 20.0 and got["skipmrr@5"] == 5.0
+    assert got["separation@20"] == 200.0 - 20.0
+    assert len(got) == 3 * len(KS)
+    table = format_markdown_table({**ranking, **got})
+    assert "| SkipHR (lower is better) | 5.00 |" in table and "| HR - SkipHR | 45.00 |" in table
+    assert "SkipHR" not in format_markdown_table(ranking)

@@ -1,4 +1,10 @@
-"""The session recommender: scores, the loss composition, method presets, precision and backends."""
+"""The session recommender: scores, the loss composition, method presets and their command-line
+overrides, precision and backends."""
+
+import argparse
+import dataclasses
+import json
+import re
 
 import keras
 import numpy as np
@@ -158,3 +164,147 @@ def test_auto_precision_is_bfloat16_only_on_cpus_with_hardware_bfloat16():
     )
     assert resolve_precision("auto", gpu=False, flags={"avx2", "avx512f"}) == "float32"
     assert resolve_precision("float32", gpu=False, flags={"amx_bf16"}) == "float32"
+
+
+def test_new_method_presets_learn_from_fp_targets_with_skip_flags():
+    unlikelihood = MethodConfig.preset("fp-unlikelihood")
+    assert (unlikelihood.context, unlikelihood.flags, unlikelihood.fp_target_weight) == (
+        "all",
+        True,
+        0.0,
+    )
+    assert unlikelihood.unlikelihood == 1.0 and unlikelihood.fp_targets
+    skiphead = MethodConfig.preset("fp-skiphead")
+    assert skiphead.skip_head and skiphead.fp_target_weight == 1.0 and skiphead.flags
+    assert not MethodConfig.preset("vanilla").skip_head
+    with pytest.raises(ConfigError, match="unlikelihood must be >= 0, got -1"):
+        MethodConfig.preset("vanilla", unlikelihood=-1)
+
+
+def test_fp_graded_weights_every_window_by_its_targets_skip_grade_with_skip_flags():
+    from fpam_tf.training.run import hparams_of
+    from fpam_tf.training.run_dir import RunConfig
+
+    graded = MethodConfig.preset("fp-graded")
+    assert (graded.context, graded.flags, graded.fp_targets) == ("all", True, True)
+    assert graded.grade_weights == pytest.approx((1.0, 2 / 3, 1 / 3, 0.0))
+    assert MethodConfig.preset("vanilla").grade_weights is None
+    # Grade weights decide which targets count, whatever the preset's FP target weight.
+    assert MethodConfig.preset("fp-simple", grade_weights=(1, 0.5, 0.5, 0)).fp_targets
+    assert not MethodConfig.preset("fp-simple", grade_weights=(0, 0, 0, 0)).fp_targets
+    # A run's config read back from its JSON (a list) is the config that was written.
+    assert MethodConfig(**json.loads(json.dumps(dataclasses.asdict(graded)))) == graded
+    assert hparams_of(RunConfig(method=graded))["grade_weights"] == "1,0.667,0.333,0"
+    assert hparams_of(RunConfig())["grade_weights"] == "-"
+
+
+def method_from_flags(*flags):
+    from fpam_tf.cli import add_dataset_arguments, add_run_arguments, run_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_dataset_arguments(parser)
+    add_run_arguments(parser)
+    return run_config_from_args(parser.parse_args(list(flags))).method
+
+
+def test_grade_weights_flag_overrides_the_preset_and_says_what_it_received_when_bad():
+    assert method_from_flags("--method", "fp-graded") == MethodConfig.preset("fp-graded")
+    custom = method_from_flags("--method", "fp-graded", "--grade-weights", "1,1,0.5,0")
+    assert custom.grade_weights == (1.0, 1.0, 0.5, 0.0) and custom.method == "fp-graded"
+    for bad in ("1,0.5,0", "1,0.5,0,x", "1,0.5,0,2", ""):
+        message = (
+            re.escape("4 comma-separated numbers in [0, 1]") + ".*" + re.escape(f"got {bad!r}")
+        )
+        with pytest.raises(ConfigError, match=message):
+            method_from_flags("--grade-weights", bad)
+    with pytest.raises(ConfigError, match="--fp-target-weight has no effect with grade weights"):
+        method_from_flags("--method", "fp-graded", "--fp-target-weight", "0.5")
+
+
+def log_softmax(logits):
+    logits = np.asarray(logits, np.float64)
+    top = logits.max(1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(1, keepdims=True))
+
+
+def test_unlikelihood_adds_alpha_times_mean_minus_log_one_minus_p_of_fp_targets():
+    model = small_model(MethodConfig.preset("fp-unlikelihood", unlikelihood=0.5))
+    y_pred = model(FEATURES)
+    weight = np.where(FEATURES["target_is_fp"], 0.0, 1.0).astype(np.float32)
+    total = float(model.compute_loss(FEATURES, TARGETS, y_pred, weight))
+    p = np.exp(log_softmax(y_pred["logits"])[np.arange(3), TARGETS])
+    ce = -np.log(p)
+    expected_ce = (ce * weight).sum() / weight.sum()
+    expected_unlikelihood = -np.log(1 - p[1])  # window 1 is the only FP target
+    assert total == pytest.approx(expected_ce + 0.5 * expected_unlikelihood, rel=1e-5)
+    assert float(model.skip_tracker.result()) == pytest.approx(
+        0.5 * expected_unlikelihood, rel=1e-5
+    )
+
+
+def test_unlikelihood_pushes_an_fp_targets_probability_down():
+    model = small_model(MethodConfig.preset("fp-unlikelihood"))
+    only_fp = dict(FEATURES, target_is_fp=np.array([True, True, True]))
+    weight = np.zeros(3, np.float32)
+
+    def target_probability():
+        return np.exp(log_softmax(model(only_fp)["logits"])[np.arange(3), TARGETS]).sum()
+
+    before = target_probability()
+    for _ in range(5):
+        model.train_on_batch(only_fp, TARGETS, sample_weight=weight)
+    assert target_probability() < before
+
+
+def test_the_skip_head_trains_without_changing_the_recommenders_gradients():
+    method = MethodConfig.preset("fp-skiphead")
+    model = small_model(method)
+    head = {id(v) for v in model.skip_head.trainable_variables}
+    recommender = [v for v in model.trainable_variables if id(v) not in head]
+
+    def gradients(with_skip_terms):
+        features = (
+            FEATURES
+            if with_skip_terms
+            else {k: v for k, v in FEATURES.items() if k != "target_is_fp"}
+        )
+        with tf.GradientTape() as tape:
+            # training=False: no dropout, so both passes see the same network
+            loss = model.compute_loss(features, TARGETS, model(features))
+        return loss, tape.gradient(loss, recommender + list(model.skip_head.trainable_variables))
+
+    loss_with, with_head = gradients(True)
+    loss_without, without = gradients(False)
+    assert float(loss_with) > float(loss_without)  # the head's binary cross-entropy
+    for got, want in zip(with_head[: len(recommender)], without[: len(recommender)]):
+        np.testing.assert_allclose(tf.convert_to_tensor(got), tf.convert_to_tensor(want), atol=1e-6)
+    assert all(g is not None for g in with_head[len(recommender) :])
+
+
+def test_with_a_skip_head_items_rank_by_logit_plus_log_probability_not_skipped():
+    model = small_model(MethodConfig.preset("fp-skiphead"))
+    model.skip_head.item_bias.assign(np.linspace(-3, 3, 12))
+    out = model(FEATURES)
+    skip_logits = model.skip_head.all_items(
+        model.session_embedding(FEATURES), model.item_embedding.embeddings
+    )
+    expected = out["logits"].numpy() - np.logaddexp(0.0, np.asarray(skip_logits))
+    np.testing.assert_allclose(out["ranking_scores"].numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert "ranking_scores" not in model(FEATURES, training=True)
+    model.reset_metrics()
+    ranked = model.test_on_batch(FEATURES, TARGETS, return_dict=True)
+    from fpam_tf.metrics import ranking_metrics_numpy
+
+    assert ranked["mrr@20"] == pytest.approx(
+        ranking_metrics_numpy(expected, TARGETS)["mrr@20"], rel=1e-4
+    )
+
+
+def test_skip_head_config_round_trips():
+    from fpam_tf.skip_head import SkipHead
+
+    head = SkipHead(12, name="skip_head")
+    clone = SkipHead.from_config(head.get_config())
+    assert clone.num_items == 12 and clone.name == "skip_head"
+    with pytest.raises(ValueError, match="got None"):
+        head.build((None, None))

@@ -8,42 +8,54 @@ import pytest
 
 from benchmarks.reproduce import ROOT, findings, grid, peers, report, runs, statistics, tables
 from benchmarks.reproduce import __main__ as cli
-from fpam_tf.methods import METHODS
+from fpam_tf.methods import MethodConfig
 
 
-def test_grid_cells_are_unique_and_the_sweep_reuses_the_default_cell():
-    cells = grid.grid(grid.BACKBONES, METHODS)
+def test_study_cells_are_unique_and_hold_the_recipes_our_methods_and_the_former_default():
+    cells = grid.study()
     names = [c.name for c in cells]
     assert len(names) == len(set(names))
     assert {
-        "narm-fp-simple-all",
-        "narm-fp-adametric-all-w0.5",
-        "narm-fp-simple-all-w1",
+        "recipe-narm-vanilla-lr0.001-b512",
+        "recipe-narm-vanilla-lr0.003-b512",
+        "narm-fp-simple-index-shift",
+        "narm-fp-unlikelihood",
+        "srgnn-fp-skiphead",
+        "narm-fp-metric",
+        "narm-fp-adametric-all-w1",
         "sknn-fp",
         "pop",
-        "pop-fp",
     } <= set(names)
-    control = next(c.method for c in cells if c.name == "narm-fp-simple-all-w1")
-    assert control.flags and control.fp_target_weight == 1.0 and control.fp_lambda == 0.0
-    sweep = {c.name: c.method for c in grid.sweep_grid()}
-    assert len(sweep) == len(grid.SWEEP_LAMBDAS) * len(grid.SWEEP_MARGINS)
-    default = next(c for c in cells if c.name == "narm-fp-adametric")
-    assert sweep["narm-fp-adametric"] == default.method
-    assert (
-        sweep["narm-fp-adametric-l1-m0.5"].fp_lambda == 1.0
-        and sweep["narm-fp-adametric-l1-m0.5"].margin == 0.5
-    )
+    former = next(c.method for c in cells if c.name == "narm-fp-adametric-all-w1")
+    assert former == MethodConfig.preset("fp-adametric", context="all", fp_target_weight=1.0)
+    assert "srgnn-fp-metric" not in names  # the Table 3 ablation is NARM's
+    by_name = {c.name: c for c in cells}
+    assert [by_name[n].max_seeds for n in ("narm-vanilla", "srgnn-vanilla", "stamp-vanilla")] == [
+        3,
+        3,
+        1,
+    ]
+    assert by_name["recipe-narm-vanilla-lr0.003-b512"].max_seeds == 1
 
 
-def test_runs_go_seed_by_seed_so_a_grid_cut_short_has_every_cell_at_its_first_seeds():
-    cells = grid.grid(["narm"], ["vanilla", "fp-simple"])
-    order = [(cell.name, seed) for cell, seed in runs.run_order(cells, [0, 1])]
+def test_runs_go_backbone_by_backbone_and_seed_by_seed_each_to_its_seed_count():
+    recipe, methods = grid.RECIPES[0], ["vanilla", "fp-simple"]
+    cells = grid.recipe_cells() + grid.main_cells(["narm", "stamp"], methods, recipe)
+    cells += grid.variant_cells(methods, recipe) + grid.baseline_cells()
+    order = [(cell.name, seed) for cell, seed in runs.run_order(cells, [0, 1, 2])]
     baselines = [name for name, seed in order if seed is None]
     assert order[: len(baselines)] == [(name, None) for name in baselines] and "sknn" in baselines
-    trained = [name for name, seed in order if seed is not None]
-    assert order[len(baselines) :] == [(name, 0) for name in trained[: len(trained) // 2]] + [
-        (name, 1) for name in trained[: len(trained) // 2]
+    rest = order[len(baselines) :]
+    assert rest[:2] == [
+        ("recipe-narm-vanilla-lr0.001-b512", 0),
+        ("recipe-narm-vanilla-lr0.003-b512", 0),
     ]
+    narm_main = ["narm-vanilla", "narm-fp-simple"]
+    variants = [c.name for c in cells if c.group == "variants"]
+    assert len(variants) == 4
+    assert rest[2:] == [(name, seed) for seed in (0, 1, 2) for name in narm_main] + [
+        (name, 0) for name in variants
+    ] + [("stamp-vanilla", 0), ("stamp-fp-simple", 0)]
 
 
 def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsys):
@@ -53,7 +65,7 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
         "--backbones",
         "narm",
         "--methods",
-        "vanilla,fp-adametric",
+        "vanilla,fp-adametric,fp-skiphead",
         "--out",
         str(out),
         "--runs-dir",
@@ -67,39 +79,42 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     summary = json.loads((out / "synthetic.json").read_text())
     cells = summary["cells"]
     assert {
+        "recipe-narm-vanilla-lr0.001-b128",
         "narm-vanilla",
         "narm-fp-adametric",
-        "narm-fp-adametric-all",
+        "narm-fp-skiphead",
+        "narm-fp-metric",
         "narm-fp-adametric-all-w1",
+        "narm-vanilla-target-in-prefix",
+        "narm-vanilla-own-targets",
         "pop",
         "spop-fp",
         "sknn",
     } <= set(cells)
+    assert cells["narm-vanilla-own-targets"]["config"]["protocol_variant"] == "own-targets"
     assert not any(
         name.startswith(("gru4rec", "srgnn", "stamp")) for name in cells
     )  # --backbones narm
-    assert set(cells["narm-vanilla"]["seeds"]) == {"0"} and len(cells["narm-vanilla"]["mean"]) == 15
+    # the chosen recipe's run is the grid's NARM / Vanilla at seed 0, trained once
+    chosen = grid.Recipe(**summary["recipe"])
+    vanilla_run = runs / "synthetic" / "narm-vanilla-s0"
+    assert vanilla_run.is_symlink() and vanilla_run.resolve().name == (
+        f"recipe-narm-vanilla-lr{chosen.learning_rate:g}-b{chosen.batch_size}-s0"
+    )
+    assert set(cells["narm-vanilla"]["seeds"]) == {"0"} and len(cells["narm-vanilla"]["mean"]) == 30
+    assert cells["narm-vanilla"]["validation"]["0"]["skiphr@20"] >= 0
+    assert summary["default"] == "vanilla"  # one seed cannot pass the rule
     table = (out / "synthetic.md").read_text()
-    assert "| NARM | Vanilla |" in table and "MRR@20" in table
+    assert "| NARM | Vanilla |" in table and "SkipHR@20" in table
     assert (out / "synthetic_mrr20.png").read_bytes()[:4] == b"\x89PNG"
     report = docs.read_text()
-    assert (
-        "- NARM: " in report and "the best of Vanilla and FP-Simple" in report
-    )  # generated sentences
-    assert (
-        "## synthetic" in report
-        and "results/synthetic_mrr20.png" in report
-        and "Epoch cap 1" in report
-    )
-    trained = sum(cell["backbone"] != "baselines" for cell in cells.values())
-    assert (
-        f"seeds 0 (requested or on disk; {trained} of {trained} grid cells have all of them;"
-        in report
-    )
-    assert (
-        "### Convergence at the epoch cap" in report
-        and "runs had their best validation epoch" in report
-    )
+    assert "- NARM: " in report and "the best of Vanilla and FP-Simple" in report
+    assert "NARM, FP-SkipHead (ours) - Vanilla: MRR@20 " in report  # generated sentences
+    assert "## synthetic" in report and "results/synthetic_mrr20.png" in report
+    assert "Epoch cap 1 with early stopping" in report and grid.RECIPE_RULE in report
+    assert grid.DEFAULT_RULE in report and "the CLI default is `vanilla`" in report
+    assert "### Convergence and cost" in report and "runs reached the epoch cap of 1" in report
+    assert "| vanilla | target-in-prefix |" in report and "Closest: " in report
     assert cells["narm-vanilla"]["training"]["0"]["steps"] == grid.QUICK_MAX_STEPS
 
     finished = sorted(runs.glob("synthetic/*/metrics.json"))
@@ -111,39 +126,21 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     assert capsys.readouterr().out.count("done already, skipped") == len(cells)
 
 
-def _result(backbone, label, mrr, steps, group="main"):
-    return {
-        "backbone": backbone,
-        "label": label,
-        "group": group,
-        "seeds": {"0": {"mrr@20": mrr}},
-        "mean": {"mrr@20": mrr},
-        "std": {"mrr@20": 0.0},
-        "training": {"0": {"steps": steps}},
-    }
+def test_gap_sources_say_how_much_training_fp_simple_got_against_vanilla():
+    def cell(label, mrr, steps, best_epoch):
+        return _seeded(label, {"0": mrr}) | {
+            "training": {"0": {"steps": steps, "best_epoch": best_epoch}}
+        }
 
-
-def test_gap_sources_split_the_fp_simple_gap_into_context_targets_and_the_fp_term():
     results = {
-        "narm-vanilla": _result("narm", "Vanilla", 14.0, 1000),
-        "narm-fp-simple": _result("narm", "FP-Simple", 12.0, 450),
-        "narm-fp-simple-all": _result("narm", "FP-Simple (context all)", 13.0, 450),
-        "narm-fp-metric-all": _result("narm", "FP-Metric (context all)", 12.75, 450),
-        "narm-fp-adametric-all": _result("narm", "FP-AdaMetric (context all)", 13.25, 450),
-        "narm-fp-simple-all-w1": _result("narm", "control", 14.1, 1000, "weight"),
-        "narm-fp-adametric-all-w1": _result("narm", "w=1", 14.5, 1000, "weight"),
+        "narm-vanilla": cell("Vanilla", 14.0, 1000, 10),
+        "narm-fp-simple": cell("FP-Simple", 12.0, 450, 12),
     }
     (sentence,) = findings.gap_sources(results)
-    assert (
-        "FP-Simple - Vanilla is -2.00" in sentence
-        and "45% of Vanilla's optimizer steps" in sentence
+    assert sentence == (
+        "NARM: FP-Simple - Vanilla is -2.00 MRR@20 (ahead in 0 of 1 seeds); converged, FP-Simple "
+        "trained 45% of Vanilla's optimizer steps (best epoch 12.0 against 10.0)."
     )
-    assert "move FP-Simple +1.00, closing 50% of the gap" in sentence
-    assert (
-        "on that context the FP term on top adds -0.25 as FP-Metric (12.75, ahead in 0 of 1 "
-        "seeds), +0.25 as FP-AdaMetric (13.25, ahead in 1 of 1 seeds)"
-    ) in sentence
-    assert "+0.10 against Vanilla" in sentence and "adds +0.40, ahead in 1 of 1 seeds" in sentence
 
 
 def _seeded(label, by_seed):
@@ -153,9 +150,11 @@ def _seeded(label, by_seed):
         "backbone": "narm",
         "label": label,
         "group": "main",
-        "seeds": {seed: {"mrr@20": v, "hr@20": v} for seed, v in by_seed.items()},
-        "mean": {"mrr@20": mean, "hr@20": mean},
-        "std": {"mrr@20": 0.0, "hr@20": 0.0},
+        "seeds": {seed: {"mrr@20": v, "hr@20": v, "skiphr@20": v} for seed, v in by_seed.items()},
+        "mean": {"mrr@20": mean, "hr@20": mean, "skiphr@20": mean},
+        "std": {"mrr@20": 0.0, "hr@20": 0.0, "skiphr@20": 0.0},
+        "best_validation_mrr@20": dict(by_seed),
+        "validation": {seed: {"skiphr@20": v} for seed, v in by_seed.items()},
     }
 
 
@@ -174,8 +173,8 @@ def test_a_cell_sharing_no_seed_is_reported_as_not_compared_and_the_report_goes_
         "narm-vanilla": _seeded("Vanilla", {"0": 14.0, "1": 12.0}),
         "narm-fp-simple": _seeded("FP-Simple", {"3": 11.0}),
         "narm-fp-adametric": _seeded("FP-AdaMetric", {"0": 11.5}),
-        "narm-fp-adametric-all-w1": _seeded("w=1", {"0": 14.5}) | {"group": "weight"},
-        "narm-fp-adametric-all-w0.5": _seeded("w=0.5", {"3": 15.0}) | {"group": "weight"},
+        "narm-fp-skiphead": _seeded("w=1", {"0": 14.5}),
+        "narm-fp-unlikelihood": _seeded("w=0.5", {"3": 15.0}),
     }
     ordering_mrr, ordering_hr, winners = findings.agreement(results)
     assert ordering_mrr == (
@@ -198,8 +197,8 @@ def test_agreement_lists_the_winners_by_paired_gap_with_the_seeds_behind_each():
         "narm-vanilla": _seeded("Vanilla", {"0": 14.0, "1": 12.0}),
         "narm-fp-simple": _seeded("FP-Simple", {"0": 11.0, "1": 11.0}),
         "narm-fp-adametric": _seeded("FP-AdaMetric", {"0": 11.5, "1": 10.9}),
-        "narm-fp-adametric-all-w1": _seeded("w=1", {"0": 14.5, "1": 12.5}) | {"group": "weight"},
-        "narm-fp-adametric-all-w0.5": _seeded("w=0.5", {"0": 14.2}) | {"group": "weight"},
+        "narm-fp-skiphead": _seeded("w=1", {"0": 14.5, "1": 12.5}),
+        "narm-fp-unlikelihood": _seeded("w=0.5", {"0": 14.2}),
     }
     sentences = findings.agreement(results)
     ordering, winners = sentences[0], sentences[-1]
@@ -215,35 +214,68 @@ def test_agreement_lists_the_winners_by_paired_gap_with_the_seeds_behind_each():
     )
 
 
-def test_sweep_compares_the_points_on_the_seeds_every_point_ran():
-    def point(fp_lambda, margin, by_seed):
+def test_the_recipe_rule_takes_the_fastest_candidate_within_the_margin_of_the_best():
+    candidates = grid.recipe_cells()
+    slow, fast = candidates
+
+    def finished(validation, best_epoch):
         return {
-            "backbone": "narm",
-            "group": "sweep",
-            "best_validation_mrr@20": by_seed,
-            "config": {"method": {"fp_lambda": fp_lambda, "margin": margin}},
+            "best_validation_mrr@20": {"0": validation},
+            "training": {"0": {"best_epoch": best_epoch}},
         }
 
-    results = {
-        "narm-fp-adametric": point(
-            0.1, 1.0, {"0": 12.0, "1": 13.0, "2": 13.0}
-        ),  # the default, at every seed
-        "narm-fp-adametric-l1-m1": point(1.0, 1.0, {"0": 12.1}),
-    }
-    table, sentence = report.sweep_table(results)
-    # Over all its seeds the default would read 12.67 and win; on seed 0, the one both ran, λ = 1
-    # leads.
-    assert "| 0.1 | - | 12.00 | - |" in table and "| 1 | - | 12.10 | - |" in table
-    assert sentence.startswith(
-        "The best validation MRR@20 of the 2 points run is λ = 1, m = 1 (12.10)"
+    results = {slow.name: finished(18.70, 30), fast.name: finished(18.50, 12)}
+    assert statistics.choose_recipe(results, candidates) == fast.recipe
+    results[fast.name] = finished(18.40, 12)  # 0.30 below the best: out of the margin
+    assert statistics.choose_recipe(results, candidates) == slow.recipe
+    results[fast.name] = finished(18.70, 30)  # a tie on both: the lower learning rate
+    assert statistics.choose_recipe(results, candidates) == slow.recipe
+    del results[fast.name]
+    assert statistics.choose_recipe(results, candidates) is None  # a candidate unfinished
+
+
+def test_the_default_rule_needs_a_gain_beyond_two_standard_errors_and_fewer_skips():
+    vanilla = _seeded("Vanilla", {"0": 18.0, "1": 18.2, "2": 17.9})
+
+    def candidate(gains, skip_gaps):
+        cell = _seeded("c", {s: vanilla["best_validation_mrr@20"][s] + g for s, g in gains.items()})
+        cell["validation"] = {
+            s: {"skiphr@20": vanilla["validation"][s]["skiphr@20"] + g}
+            for s, g in skip_gaps.items()
+        }
+        return cell
+
+    steady = {"0": 0.30, "1": 0.35, "2": 0.25}
+    fewer_skips = {"0": -1.0, "1": -0.5, "2": -0.8}
+    results = {"narm-vanilla": vanilla, "narm-fp-skiphead": candidate(steady, fewer_skips)}
+    default, (check,) = statistics.default_rule(results)
+    assert default == "narm-fp-skiphead" and check.passes and check.seeds == 3
+    assert check.gain == pytest.approx(0.30) and check.standard_error == pytest.approx(0.0289, 1e-2)
+    noisy = {"0": 0.9, "1": -0.5, "2": 0.5}  # mean +0.30, 2 SE 0.82: inside seed noise
+    results["narm-fp-skiphead"] = candidate(noisy, fewer_skips)
+    assert statistics.default_rule(results)[0] == "vanilla"
+    results["narm-fp-skiphead"] = candidate(steady, {"0": 0.5, "1": -0.1, "2": 0.0})
+    assert statistics.default_rule(results)[0] == "vanilla"  # more skipped items recommended
+    two_seeds = {"0": 0.3, "1": 0.35}
+    results["narm-fp-skiphead"] = candidate(two_seeds, {"0": -1.0, "1": -1.0})
+    assert statistics.default_rule(results)[0] == "vanilla"  # fewer than 3 seeds
+
+
+def test_a_difference_inside_seed_noise_is_a_tie():
+    vanilla = _seeded("Vanilla", {"0": 18.0, "1": 18.2, "2": 17.9})
+    steady = _seeded("a", {"0": 18.3, "1": 18.5, "2": 18.2})
+    noisy = _seeded("b", {"0": 19.0, "1": 17.7, "2": 18.3})
+    assert findings.paired_verdict(steady, vanilla, "mrr@20").endswith(", better")
+    assert findings.paired_verdict(noisy, vanilla, "mrr@20").endswith("a tie within seed noise")
+    assert findings.paired_verdict(steady, vanilla, "skiphr@20", lower_is_better=True).endswith(
+        ", worse"
     )
-    assert sentence.endswith(
-        "(seeds 0). For scale, the default alone moves 12.00 to 13.00 over seeds 0, 1, 2."
-    )
+    one = _seeded("c", {"0": 19.0})
+    assert findings.paired_verdict(one, vanilla, "mrr@20") == "+1.00 (one seed, not judged)"
 
 
 def test_cells_flag_rejects_a_cell_outside_the_selected_grid(tmp_path):
-    with pytest.raises(SystemExit, match="narm-nope not in the grid"):
+    with pytest.raises(SystemExit, match="narm-nope not in the study"):
         cli.main(
             [
                 "--quick",
@@ -287,6 +319,7 @@ def _finished_run(runs_dir, dataset, cell, seed, config, mrr=10.0):
         run_dir.metrics_json,
         {
             "metrics": {k: mrr for k in tables.TABLE_KEYS},
+            "validation": {"skiphr@20": mrr},
             "config": config.to_json(),
             "best_validation_mrr@20": mrr,
         },
@@ -300,8 +333,9 @@ def _plan(quick):
 
 
 def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path, capsys):
-    cell = grid.method_cell("narm", "vanilla")
-    _finished_run(tmp_path, "synthetic", cell, 0, runs.run_config(_plan(quick=True), cell, 0))
+    quick = grid.method_cell("narm", "vanilla", recipe=grid.QUICK_RECIPES[0])
+    cell = grid.method_cell("narm", "vanilla", recipe=grid.RECIPES[0])
+    _finished_run(tmp_path, "synthetic", quick, 0, runs.run_config(_plan(quick=True), quick, 0))
     with pytest.raises(
         SystemExit,
         match=r"narm-vanilla seed 0: .*another config \(batch_size: 128 there, 512 now; "
@@ -309,23 +343,17 @@ def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path, capsys
         r"or delete that directory",
     ):
         runs.run_cell(_plan(quick=False), cell, 0, tmp_path, data_loader=None, tfds_dir=None)
-    runs.run_cell(_plan(quick=True), cell, 0, tmp_path, data_loader=None, tfds_dir=None)
+    runs.run_cell(_plan(quick=True), quick, 0, tmp_path, data_loader=None, tfds_dir=None)
     assert "narm-vanilla seed 0: done already, skipped" in capsys.readouterr().out
 
 
 def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):
     plan = _plan(quick=False)
+    recipe = grid.RECIPES[1]
     cells = {
-        "narm-vanilla": (grid.method_cell("narm", "vanilla"), 0),
-        "srgnn-vanilla": (grid.method_cell("srgnn", "vanilla"), 2),
-        "narm-fp-adametric-all-w0.75": (
-            grid.method_cell("narm", "fp-adametric", context="all", weight=0.75, group="weight"),
-            0,
-        ),
-        "narm-fp-adametric-l0.5-m1": (
-            grid.method_cell("narm", "fp-adametric", fp_lambda=0.5, margin=1.0, group="sweep"),
-            0,
-        ),
+        "narm-vanilla": (grid.method_cell("narm", "vanilla", recipe=recipe), 0),
+        "srgnn-vanilla": (grid.method_cell("srgnn", "vanilla", recipe=recipe), 2),
+        "narm-fp-adametric-all-w1": (grid.former_default_cell(recipe), 0),
     }
     for cell, seed in cells.values():
         _finished_run(tmp_path / "runs", "synthetic", cell, seed, runs.run_config(plan, cell, seed))
@@ -338,8 +366,6 @@ def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):
             "narm",
             "--seeds",
             "0",
-            "--fp-target-weights",
-            "1",
             "--runs-dir",
             str(tmp_path / "runs"),
             "--out",
@@ -350,19 +376,17 @@ def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):
     )
     summary = summaries["synthetic"]
     assert set(summary["cells"]) == set(cells)
-    assert summary["seeds"] == [0, 2] and summary["fp_target_weights"] == [0.75, 1.0]
+    assert summary["seeds"] == [0, 2] and summary["recipe"] is None
     report = (tmp_path / "R.md").read_text()
-    assert (
-        "seeds 0, 2 (requested or on disk; 0 of 3 grid cells have all of them, and 1 off-default "
-        "λ x m point(s) have the seeds --sweep ran;"
-    ) in report
-    assert "| 0.5 | - | 10.00 | - |" in report  # the λ = 0.5 sweep point, which no flag asked for
+    assert "seeds 0, 2 requested or on disk (3 main cells collected;" in report
+    assert "| SR-GNN | Vanilla | 1 |" in report  # a backbone no flag asked for
+    assert "Not chosen yet: a candidate is unfinished." in report
 
 
 def test_a_baseline_fitted_with_other_settings_is_refused_not_reused(tmp_path, capsys):
     from fpam_tf.atomic import write_json_atomic
 
-    cell = next(c for c in grid.grid([], []) if c.name == "sknn-fp")
+    cell = next(c for c in grid.baseline_cells() if c.name == "sknn-fp")
     quick, real = _plan(quick=True), _plan(quick=False)
     run_dir = runs.cell_dir(tmp_path, "synthetic", cell, None)
     write_json_atomic(
@@ -379,7 +403,7 @@ def test_a_baseline_fitted_with_other_settings_is_refused_not_reused(tmp_path, c
 
 
 def test_a_finished_cell_of_a_lower_epoch_cap_trains_on_to_the_new_cap(tmp_path, capsys):
-    cell = grid.method_cell("gru4rec", "fp-simple")
+    cell = grid.method_cell("gru4rec", "fp-simple", recipe=grid.QUICK_RECIPES[0])
     plan = _plan(quick=True)
     loader = runs.make_data_loader(plan, tmp_path / "tfds")
     runs.run_cell(plan, cell, 0, tmp_path, loader, tmp_path / "tfds")
@@ -396,9 +420,19 @@ def test_a_finished_cell_of_a_lower_epoch_cap_trains_on_to_the_new_cap(tmp_path,
         plan, cell, 0, tmp_path, loader, tmp_path / "tfds"
     )  # a higher cap is kept, not cut back
     assert capsys.readouterr().out.count("done already, skipped") == 2
+    # A run finished before PROTOCOL §5b is rescored from its best checkpoint, not retrained.
+    record = json.loads(run_dir.metrics_json.read_text())
+    record["metrics"] = {k: v for k, v in record["metrics"].items() if "skip" not in k}
+    del record["validation"]
+    run_dir.metrics_json.write_text(json.dumps(record))
+    runs.run_cell(longer, cell, 0, tmp_path, loader, tmp_path / "tfds")
+    assert "done already, rescored for PROTOCOL §5b" in capsys.readouterr().out
+    assert json.loads(run_dir.progress.read_text())["epoch"] == longer.epochs
+    rescored = json.loads(run_dir.metrics_json.read_text())
+    assert "skiphr@20" in rescored["metrics"] and "skiphr@20" in rescored["validation"]
 
 
-COMMITTED = ("spotify", "synthetic")  # the datasets of the committed report, in its order
+COMMITTED = ("spotify",)  # the datasets of the committed report, in its order
 
 
 def test_the_committed_report_is_what_the_generator_writes_from_the_committed_results(tmp_path):
@@ -451,3 +485,18 @@ def test_the_paper_figures_are_read_in_our_names_and_their_absence_is_one_senten
         + "/table2.tsv` was not found.\n"
     )
     assert report.paper_ablation_section({}).count("\n") == 1
+
+
+def test_the_cli_default_is_the_rule_choice_of_the_committed_study():
+    from fpam_tf.cli import add_run_arguments
+
+    summary = runs.read_summary(ROOT / "results" / "spotify.json")
+    default = summary["default"]
+    method = (
+        "vanilla"
+        if default == "vanilla"
+        else summary["cells"][default]["config"]["method"]["method"]
+    )
+    parser = __import__("argparse").ArgumentParser()
+    add_run_arguments(parser)
+    assert parser.parse_args([]).method == method

@@ -53,6 +53,26 @@ def small_config(**overrides):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_a_method_name_alone_means_exactly_its_preset(method):
+    from fpam_tf.cli import add_dataset_arguments, add_run_arguments, run_config_from_args
+
+    parser = __import__("argparse").ArgumentParser()
+    add_dataset_arguments(parser)
+    add_run_arguments(parser)
+    config = run_config_from_args(parser.parse_args(["--method", method]))
+    assert config.method == MethodConfig.preset(method)
+
+
+def test_the_cli_default_method_is_vanilla():
+    from fpam_tf.cli import add_dataset_arguments, add_run_arguments, run_config_from_args
+
+    parser = __import__("argparse").ArgumentParser()
+    add_dataset_arguments(parser)
+    add_run_arguments(parser)
+    assert run_config_from_args(parser.parse_args([])).method == MethodConfig.preset("vanilla")
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_every_backbone_and_method_trains_an_epoch(backbone, method, small_data, tmp_path):
     config = small_config(model=backbone, method=MethodConfig.preset(method))
@@ -131,10 +151,18 @@ def test_train_cli_writes_config_checkpoints_and_test_metrics(finished_run):
         and metrics["method"] == "fp-adametric"
         and metrics["units"] == "percent"
     )
-    assert set(metrics["metrics"]) == {
-        f"{m}@{k}" for m in ("hr", "mrr", "ndcg") for k in (5, 10, 20, 50, 100)
-    }
-    assert "| HR |" in run_dir.metrics_md.read_text()
+    names = ("hr", "mrr", "ndcg", "skiphr", "skipmrr", "separation")
+    keys = {f"{m}@{k}" for m in names for k in (5, 10, 20, 50, 100)}
+    assert set(metrics["metrics"]) == keys and set(metrics["validation"]) == keys
+    assert metrics["metrics"]["separation@20"] == pytest.approx(
+        metrics["metrics"]["hr@20"] - metrics["metrics"]["skiphr@20"], abs=1e-3
+    )
+    assert metrics["skip_windows"] > 0
+    assert metrics["validation"]["mrr@20"] == pytest.approx(
+        metrics["best_validation_mrr@20"], abs=1e-3
+    )
+    table = run_dir.metrics_md.read_text()
+    assert "| HR |" in table and "| SkipHR (lower is better) |" in table
     assert run_dir.read_config().model == "narm"
     assert len(run_dir.vocabulary.read_text().splitlines()) > 100
     progress = json.loads(run_dir.progress.read_text())
@@ -151,11 +179,18 @@ def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_p
 
     run_dir, _ = finished_run
     train_tags = EventAccumulator(str(run_dir.logs / "train")).Reload().Tags()["tensors"]
-    assert {"loss/loss", "loss/ce_loss", "loss/fp_loss", "learning_rate"} <= set(train_tags)
+    assert {
+        "loss/loss",
+        "loss/ce_loss",
+        "loss/fp_loss",
+        "loss/skip_loss",
+        "learning_rate",
+    } <= set(train_tags)
     validation_tags = EventAccumulator(str(run_dir.logs / "validation")).Reload().Tags()["tensors"]
     assert "metrics/mrr@20" in validation_tags
     hparams = EventAccumulator(str(run_dir.logs / "hparams")).Reload()
     assert "_hparams_/session_start_info" in hparams.Tags()["tensors"]
+    assert {"test/skiphr@20", "test/separation@20", "test/mrr@20"} <= set(hparams.Tags()["tensors"])
     projector = run_dir.logs / "projector"
     assert (projector / "projector_config.pbtxt").is_file()
     kinds = {

@@ -1,4 +1,5 @@
-"""Vocabulary and windows (PROTOCOL §3-4) on hand-made sessions, and the tf.data batches."""
+"""Vocabulary and windows (PROTOCOL §3-4) on hand-made sessions, skip grades through both, and the
+tf.data batches."""
 
 import numpy as np
 import pytest
@@ -29,6 +30,13 @@ def encode(specs, vocabulary="abcdef"):
     sessions = Sessions.from_records(records)
     users = Vocabulary(sorted({u for _, u, _ in specs if u}))
     return EncodedSessions.encode(sessions, Vocabulary(list(vocabulary)), users), users
+
+
+# HAND_MADE's s1 with MSSD skip grades: a played to the end (0), b most of it (1), C skipped at
+# once (3), d to the end (0), E briefly (2), f most of it (1).
+GRADED = SessionRecord(
+    "s1", "u1", 0, list("abcdef"), [False, False, True, False, True, False], [0, 1, 3, 0, 2, 1]
+)
 
 
 def names(indices):
@@ -142,6 +150,62 @@ def test_out_of_vocabulary_events_are_removed_before_windowing():
     assert [names(p) for p in w.prefixes()] == ["a", "ab"]
 
 
+def test_sessions_keep_grades_aligned_and_derive_missing_ones_from_fp_flags():
+    no_grades = SessionRecord("s2", "", 1, list("bac"), [True, False, False])
+    sessions = Sessions.from_records([GRADED, no_grades])
+    assert sessions.grades.dtype == np.int8
+    assert sessions.grades.tolist() == [0, 1, 3, 0, 2, 1, 3, 0, 0]
+    assert sessions.take(np.array([1, 0])).grades.tolist() == [3, 0, 0, 0, 1, 3, 0, 2, 1]
+    assert [record.grades for record in sessions.records()] == [[0, 1, 3, 0, 2, 1], [3, 0, 0]]
+    with pytest.raises(ValueError, match="6 items, 6 FP flags and 2 skip grades"):
+        Sessions.from_records([GRADED._replace(grades=[0, 1])])
+
+
+def test_the_vocabulary_filter_keeps_grades_aligned_with_items():
+    record = SessionRecord(
+        "s", "", 0, list("azbzc"), [False, True, False, True, False], [1, 3, 0, 2, 1]
+    )
+    encoded = EncodedSessions.encode(
+        Sessions.from_records([record]), Vocabulary(list("abc")), Vocabulary([])
+    )
+    assert names(encoded.items) == "abc" and encoded.grades.tolist() == [1, 0, 1]
+    hand_built = EncodedSessions(
+        row_splits=np.array([0, 2]),
+        items=np.array([1, 2], np.int32),
+        is_fp=np.array([False, True]),
+        users=np.zeros(1, np.int32),
+        session_ids=np.array(["s"]),
+    )
+    assert hand_built.grades.tolist() == [0, 3]  # none given: derived from the FP flags
+
+
+def test_every_kind_of_window_carries_its_targets_grade():
+    encoded = EncodedSessions.encode(
+        Sessions.from_records([GRADED]), Vocabulary(list("abcdef")), Vocabulary(["u1"])
+    )
+    vanilla = build_windows(encoded, context="all", fp_targets=True, require_positive_before=False)
+    assert names(vanilla.targets) == "bcdef"
+    assert vanilla.target_grades.dtype == np.int8
+    assert vanilla.target_grades.tolist() == [1, 3, 0, 2, 1]
+    positives = build_windows(
+        encoded, context="positives", fp_targets=False, require_positive_before=True
+    )
+    assert names(positives.targets) == "bdf" and positives.target_grades.tolist() == [1, 0, 1]
+    skips = build_windows(
+        encoded, context="all", fp_targets=True, skip_targets=True, require_positive_before=True
+    )
+    assert names(skips.targets) == "ce" and skips.target_grades.tolist() == [3, 2]
+    user_scope = build_windows(
+        encoded,
+        context="all",
+        fp_targets=True,
+        require_positive_before=False,
+        fp_scope="user",
+        user_fp=user_fp_items(encoded, 2),
+    )
+    assert user_scope.target_grades.tolist() == [1, 3, 0, 2, 1]
+
+
 def test_unknown_context_and_scope_are_config_errors():
     encoded, _ = encode(HAND_MADE)
     with pytest.raises(ConfigError, match="context"):
@@ -200,6 +264,20 @@ def test_batches_are_padded_dense_with_lengths_and_fp_side_sequences():
     assert names(features["fp_items"].numpy()[0][:2]) == "ce"
     np.testing.assert_allclose(weights.numpy(), np.where(w.target_is_fp, 0.25, 1.0))
     np.testing.assert_array_equal(targets.numpy(), w.targets)
+
+
+def test_grade_weights_replace_the_fp_target_weight_by_the_targets_grade():
+    encoded = EncodedSessions.encode(
+        Sessions.from_records([GRADED]), Vocabulary(list("abcdef")), Vocabulary([])
+    )
+    w = build_windows(encoded, context="all", fp_targets=True, require_positive_before=False)
+    options = BatchOptions(flags=True, fp_target_weight=0.25, grade_weights=(1.0, 0.5, 0.25, 0.0))
+    # Targets b c d e f have grades 1 3 0 2 1.
+    expected = {"b": 0.5, "c": 0.0, "d": 1.0, "e": 0.25, "f": 0.5}
+    _, targets, weights = next(iter(make_dataset(w, batch_size=100, options=options)))
+    np.testing.assert_allclose(weights.numpy(), [expected[t] for t in names(targets.numpy())])
+    for _, targets, weights in make_dataset(w, batch_size=2, options=options, shuffle=True):
+        np.testing.assert_allclose(weights.numpy(), [expected[t] for t in names(targets.numpy())])
 
 
 def test_training_batches_cover_every_window_once_per_epoch_and_reshuffle():

@@ -1,13 +1,14 @@
-"""``python -m benchmarks.reproduce``: the reproduction grid of the paper's Tables 2-3, resumable.
+"""``python -m benchmarks.reproduce``: the reproduction study of the paper's Tables 2-3, converged,
+with PROTOCOL §5b's skip metrics; resumable.
 
-For each dataset: every backbone x method cell (Vanilla, FP-Simple, FP-Metric, FP-AdaMetric with the
-paper's positives-only context; FP-Simple / FP-Metric / FP-AdaMetric with ``--context all``; for
-NARM a sweep of the FP target weight w with context all + FP-AdaMetric, and its no-FP-term control)
-over seeds, plus the baselines (POP, S-POP, SKNN, FP-aware S-POP / SKNN). ``--sweep`` instead
-trains the λ x m grid of NARM / FP-AdaMetric, judged on validation MRR@20. Runs go seed by seed
-(every cell at the first seed, then at the next), each cell x seed in a run directory
-``<runs-dir>/<dataset>/<cell>-s<seed>``; one holding ``metrics.json`` is not retrained (one that
-reached a lower ``--epochs`` trains on to this cap).
+For each dataset, in order: the baselines (POP, S-POP, SKNN, and their FP-aware versions); the
+recipe candidates (NARM / Vanilla at seed 0, one per learning rate and batch size), from which the
+fixed rule of ``grid.RECIPE_RULE`` picks the training recipe; then with that recipe every backbone
+x method cell (Vanilla, FP-Simple, FP-AdaMetric, FP-Unlikelihood, FP-SkipHead; for NARM also
+FP-Metric and the former CLI default), backbone by backbone and seed by seed, each until early
+stopping on validation MRR@20 (patience 3, cap 40). NARM and SR-GNN run three seeds, STAMP and
+GRU4Rec one. Each cell x seed has a run directory ``<runs-dir>/<dataset>/<cell>-s<seed>``; one
+holding ``metrics.json`` is not retrained, and a killed one resumes from its last checkpoint.
 
 Every invocation then collects all finished cells from disk, whatever it selected to train, and
 writes ``<out>/<dataset>.json``, ``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the
@@ -16,11 +17,11 @@ this invocation would use; ``--quick`` writes under ``runs/reproduce-quick/`` un
 
 Examples::
 
-    python -m benchmarks.reproduce --quick                # minutes: synthetic smoke grid
-    python -m benchmarks.reproduce --datasets spotify      # the real grid, seed by seed
-    python -m benchmarks.reproduce --datasets spotify --seeds 0 --sweep
-    python -m benchmarks.reproduce --datasets spotify --seeds 1 \\
-        --cells narm-vanilla,narm-fp-simple
+    python -m benchmarks.reproduce --quick                # minutes: synthetic smoke study
+    python -m benchmarks.reproduce --datasets spotify      # the real study, resumable
+    python -m benchmarks.reproduce --datasets yoochoose --backbones narm  # the side check
+    python -m benchmarks.reproduce --datasets spotify --backbones narm --seeds 1 \\
+        --cells narm-vanilla,narm-fp-skiphead
 """
 
 from __future__ import annotations
@@ -36,32 +37,37 @@ from benchmarks.reproduce.grid import (
     BACKBONES,
     DATASETS,
     EPOCH_CAP,
-    FP_TARGET_WEIGHTS,
+    GRID_METHODS,
+    PATIENCE,
     QUICK_BACKBONES,
     QUICK_DATASET_OPTIONS,
-    QUICK_FP_TARGET_WEIGHTS,
     QUICK_MAX_STEPS,
     QUICK_MODEL,
-    SWEEP_LAMBDAS,
-    SWEEP_MARGINS,
-    grid,
-    sweep_grid,
+    QUICK_RECIPES,
+    RECIPES,
+    VARIANT_DATASETS,
+    study,
 )
 from benchmarks.reproduce.report import write_dataset_outputs, write_report
 from benchmarks.reproduce.runs import (
     DatasetPlan,
     collect,
     epoch_caps,
-    finished_runs,
+    finished_seeds,
+    link_recipe_run,
     make_data_loader,
+    read_summary,
     run_cell,
     run_order,
 )
-from fpam_tf.methods import METHODS
+from benchmarks.reproduce.statistics import choose_recipe, default_rule
 
 # Where the grid writes. --quick has its own defaults: its small runs share cell names with the
 # real grid's, and the committed results/ and docs/REPRODUCTION.md are the real grid's report.
 RUNS_DIR, OUT_DIR, DOCS_PATH = "runs/reproduce", "results", "docs/REPRODUCTION.md"
+# The real datasets and their folders under ../shared/datasets: Spotify is the paper's; Yoochoose
+# (FP = dwell time below 30 s) is the side check on a second skip signal.
+REAL_DATA = {"spotify": "spotify_mssd_sample", "yoochoose": "yoochoose_clicks_100k"}
 QUICK_DIR = "runs/reproduce-quick"
 
 
@@ -73,12 +79,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--datasets",
-        default="spotify,synthetic",
+        default="spotify",
         help="comma-separated, of: " + ", ".join(DATASETS),
     )
-    p.add_argument(
-        "--spotify-dir", default=str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample")
-    )
+    for name, folder in REAL_DATA.items():
+        p.add_argument(
+            f"--{name}-dir",
+            default=str(ROOT.parent / "shared" / "datasets" / folder),
+            help=f"the {name} data (default: ../shared/datasets/{folder})",
+        )
     p.add_argument(
         "--backbones",
         default=None,
@@ -87,16 +96,20 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--methods",
-        default=",".join(METHODS),
-        help="methods of the grid (the baselines always run)",
+        default=",".join(GRID_METHODS),
+        help="methods of the main cells (the baselines and recipe candidates always run)",
     )
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        help="seeds; each backbone runs its first ones (NARM, SR-GNN 3; STAMP, GRU4Rec 1)",
+    )
     p.add_argument(
         "--epochs",
         type=int,
         default=EPOCH_CAP,
-        help=f"epoch cap (default {EPOCH_CAP}; early stopping on validation MRR@20 may "
-        "stop sooner)",
+        help=f"epoch cap (default {EPOCH_CAP}, a guard: every run is meant to stop earlier, "
+        f"by early stopping on validation MRR@20 with patience {PATIENCE})",
     )
     p.add_argument(
         "--out",
@@ -116,32 +129,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tfds-dir", default=None)
     p.add_argument(
-        "--fp-target-weights",
-        default=None,
-        help="NARM's FP-target-weight sweep, comma-separated (default: 0.25,0.5,1)",
-    )
-    p.add_argument(
-        "--sweep-lambdas", default=None, help="with --sweep: the λ values (default: 0.01,0.1,1)"
-    )
-    p.add_argument(
-        "--sweep-margins", default=None, help="with --sweep: the m values (default: 0.5,1,2)"
-    )
-    p.add_argument(
         "--cells",
         default=None,
         help="train only these cells (comma-separated names, e.g. "
-        "narm-vanilla,narm-fp-simple-all-w1); the tables still collect every "
-        "finished cell",
+        "narm-vanilla,narm-fp-skiphead); the tables still collect every finished cell",
     )
     p.add_argument(
         "--report-only",
         action="store_true",
         help="train nothing: collect the finished cells and write the tables, figure and report",
-    )
-    p.add_argument(
-        "--sweep",
-        action="store_true",
-        help="train the λ x m sweep (NARM, FP-AdaMetric) instead of the grid",
     )
     p.add_argument(
         "--quick",
@@ -169,28 +165,21 @@ def split_list(text: str) -> list[str]:
 
 
 def dataset_plans(args) -> list[DatasetPlan]:
-    """The datasets to run; Spotify is skipped with a message when its folder is absent."""
+    """The datasets to run; a real one is skipped with a message when its folder is absent."""
     plans = []
-    model_settings = QUICK_MODEL if args.quick else {}
+    model_settings = {**(QUICK_MODEL if args.quick else {}), "patience": PATIENCE}
     max_steps = QUICK_MAX_STEPS if args.quick else None
     for name in ["synthetic"] if args.quick else split_list(args.datasets):
         if name not in DATASETS:
             raise SystemExit(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
-        if name == "spotify":
-            if not Path(args.spotify_dir).exists():
-                print(
-                    f"Skipping spotify: {args.spotify_dir} not found (pass --spotify-dir).",
-                    flush=True,
-                )
+        if name in REAL_DATA:
+            data_dir = Path(getattr(args, f"{name}_dir"))
+            if not data_dir.exists():
+                print(f"Skipping {name}: {data_dir} not found (pass --{name}-dir).", flush=True)
                 continue
             plans.append(
                 DatasetPlan(
-                    name,
-                    str(Path(args.spotify_dir).resolve()),
-                    {},
-                    model_settings,
-                    args.epochs,
-                    max_steps,
+                    name, str(data_dir.resolve()), {}, model_settings, args.epochs, max_steps
                 )
             )
         else:
@@ -203,11 +192,6 @@ def dataset_plans(args) -> list[DatasetPlan]:
     return plans
 
 
-def floats(text: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
-    """The comma-separated numbers of a flag, or ``default`` when it is not given."""
-    return tuple(float(v) for v in split_list(text)) if text else default
-
-
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
     started = time.perf_counter()
@@ -216,61 +200,69 @@ def main(argv=None) -> dict:
         if args.backbones
         else list(QUICK_BACKBONES if args.quick else BACKBONES)
     )
-    unknown = sorted(set(backbones) - set(BACKBONES)) + sorted(
-        set(split_list(args.methods)) - set(METHODS)
-    )
+    methods = split_list(args.methods)
+    unknown = sorted(set(backbones) - set(BACKBONES)) + sorted(set(methods) - set(GRID_METHODS))
     if unknown:
-        raise SystemExit(f"unknown backbone(s) or method(s): {', '.join(unknown)}")
+        raise SystemExit(
+            f"unknown backbone(s) or method(s): {', '.join(unknown)}; backbones: "
+            f"{', '.join(BACKBONES)}; methods: {', '.join(GRID_METHODS)}"
+        )
     seeds = [0] if args.quick else [int(s) for s in split_list(args.seeds)]
-    weights = QUICK_FP_TARGET_WEIGHTS if args.quick else FP_TARGET_WEIGHTS
-    weights = floats(args.fp_target_weights, weights)
-    main_cells = grid(backbones, split_list(args.methods), weights)
-    sweep_points = {
-        "lambdas": floats(args.sweep_lambdas, SWEEP_LAMBDAS),
-        "margins": floats(args.sweep_margins, SWEEP_MARGINS),
-    }
-    # The sweep holds the default point too.
-    to_run = sweep_grid(**sweep_points) if args.sweep else main_cells
-    if args.cells:
-        wanted = split_list(args.cells)
-        if missing := sorted(set(wanted) - {c.name for c in to_run}):
-            raise SystemExit(
-                f"--cells: {', '.join(missing)} not in the "
-                f"{'sweep' if args.sweep else 'grid'} selected by --backbones / "
-                f"--methods / --fp-target-weights; cells there: "
-                f"{', '.join(c.name for c in to_run)}"
-            )
-        to_run = [c for c in to_run if c.name in wanted]
-    if args.report_only:
-        to_run = []
+    recipes = QUICK_RECIPES if args.quick else RECIPES
+    selected = study(backbones, methods, recipes)
+    wanted = split_list(args.cells) if args.cells else None
+    if wanted and (missing := sorted(set(wanted) - {c.name for c in selected})):
+        raise SystemExit(
+            f"--cells: {', '.join(missing)} not in the study selected by --backbones / --methods; "
+            f"cells there: {', '.join(c.name for c in selected)}"
+        )
+
+    def chosen(cell) -> bool:
+        return not args.report_only and (wanted is None or cell.name in wanted)
+
     runs_dir, out_dir, docs_path = output_paths(args)
     summaries = {}
     for plan in dataset_plans(args):
         loader = make_data_loader(plan, args.tfds_dir)
         dataset_started = time.perf_counter()
-        for cell, seed in run_order(to_run, seeds):
+        first = [c for c in selected if c.group in ("recipe", "baselines") and chosen(c)]
+        for cell, seed in run_order(first, seeds):
             run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir)
+        candidates = [c for c in selected if c.group == "recipe"]
+        recipe = choose_recipe(collect(plan.name, candidates, [0], runs_dir), candidates)
+        if recipe is None:
+            if any(chosen(c) for c in selected if c.group in ("main", "variants")):
+                print(
+                    f"[{plan.name}] the main cells wait for the recipe: every candidate "
+                    f"({', '.join(c.name for c in candidates)}) must finish first.",
+                    flush=True,
+                )
+        else:
+            cells = [
+                c
+                for c in study(backbones, methods, recipes, recipe)
+                if c.group == "main" or (c.group == "variants" and plan.name in VARIANT_DATASETS)
+            ]
+            vanilla = next((c for c in cells if c.name == "narm-vanilla"), None)
+            if vanilla is not None:
+                picked = next(c for c in candidates if c.recipe == recipe)
+                link_recipe_run(runs_dir, plan.name, picked, vanilla)
+            for cell, seed in run_order([c for c in cells if chosen(c)], seeds):
+                run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir)
         # The tables hold every finished run of the dataset, whatever this invocation selected to
         # train.
-        found = finished_runs(runs_dir, plan.name)
-        report_seeds = sorted(set(seeds) | found.seeds)
-        report_weights = tuple(sorted(set(weights) | found.weights))
-        sweep_cells = sweep_grid(
-            lambdas=sorted(set(sweep_points["lambdas"]) | found.lambdas),
-            margins=sorted(set(sweep_points["margins"]) | found.margins),
-        )
-        cells = collect(
-            plan.name,
-            grid(BACKBONES, METHODS, report_weights)
-            + [c for c in sweep_cells if c.name != "narm-fp-adametric"],
-            report_seeds,
-            runs_dir,
-        )
+        report_seeds = sorted(set(seeds) | finished_seeds(runs_dir, plan.name))
+        cells = collect(plan.name, study(recipes=recipes), report_seeds, runs_dir)
+        default, checks = default_rule(cells)
         summary = {
             "dataset": plan.name,
             "epochs": epoch_caps(cells),
+            "epoch_cap": plan.epochs,
+            "patience": PATIENCE,
             "seeds": report_seeds,
-            "fp_target_weights": list(report_weights),
+            "recipe": None if recipe is None else recipe.settings,
+            "default": default,
+            "default_checks": [check._asdict() for check in checks],
             "max_steps_per_epoch": plan.max_steps_per_epoch,
             "dataset_options": plan.dataset_options,
             "wall_seconds": round(time.perf_counter() - dataset_started, 1),
@@ -286,6 +278,13 @@ def main(argv=None) -> dict:
         for sentence in agreement(cells):
             print(f"  {sentence}")
     if summaries:
+        # The report holds every dataset with a summary in --out, not only this invocation's
+        # (make reproduce runs Spotify and the Yoochoose side check as separate invocations).
+        summaries = {
+            name: summaries[name] if name in summaries else read_summary(out_dir / f"{name}.json")
+            for name in DATASETS
+            if name in summaries or (out_dir / f"{name}.json").is_file()
+        }
         flags = sys.argv[1:] if argv is None else argv
         command = "python -m benchmarks.reproduce " + " ".join(flags)
         write_report(summaries, out_dir, docs_path, command)

@@ -1,19 +1,13 @@
 """The report's findings, generated from the numbers: whether the paper's ordering holds, which
-FP-aware cells beat the best of Vanilla and FP-Simple, and where FP-Simple's gap to Vanilla comes
-from."""
+FP-aware cells beat the best of Vanilla and FP-Simple, what each method does against Vanilla on
+liked items and on skipped ones, and how FP-Simple's training differs from Vanilla's."""
 
 from __future__ import annotations
 
-from benchmarks.reproduce.grid import (
-    BACKBONE_LABELS,
-    FP_TERM_CONTROL_WEIGHT,
-    GRID_GROUPS,
-    METHOD_LABELS,
-    method_cell,
-)
+import numpy as np
+
+from benchmarks.reproduce.grid import BACKBONE_LABELS
 from benchmarks.reproduce.statistics import (
-    PairedGap,
-    compared,
     mean_steps,
     no_seed_in_common,
     paired_gap,
@@ -60,7 +54,7 @@ def agreement(results: dict) -> list[str]:
             for n, r in results.items()
             if r["backbone"] == backbone
             and n not in (names["vanilla"], names["fp-simple"])
-            and r["group"] in GRID_GROUPS
+            and r["group"] == "main"
         }
         if not references or not aware:
             continue
@@ -107,93 +101,78 @@ def agreement(results: dict) -> list[str]:
     return sentences
 
 
-def gap_sources(results: dict) -> list[str]:
-    """Sentences, one per backbone, taking apart the test MRR@20 gap between FP-Simple and Vanilla.
+def paired_verdict(a: dict, b: dict, key: str, lower_is_better: bool = False) -> str:
+    """``a`` against ``b`` on ``key``, paired over their common seeds: the mean difference, its
+    standard error, and "better" / "worse" only when the mean is beyond 2 standard errors; a tie
+    (within seed noise) otherwise; "one seed, not judged" below two common seeds."""
+    common = sorted(set(a["seeds"]) & set(b["seeds"]))
+    if not common:
+        return no_seed_in_common(a, b)
+    if any(key not in cell["seeds"][s] for s in common for cell in (a, b)):
+        return "not measured (a run written before PROTOCOL §5b)"
+    gaps = np.array([a["seeds"][s][key] - b["seeds"][s][key] for s in common])
+    if len(gaps) < 2:
+        return f"{gaps.mean():+.2f} (one seed, not judged)"
+    error = float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
+    text = f"{gaps.mean():+.2f} ± {error:.2f} (SE, {len(gaps)} seeds)"
+    if abs(gaps.mean()) <= 2 * error:
+        return text + ", a tie within seed noise"
+    better = (gaps.mean() < 0) if lower_is_better else (gaps.mean() > 0)
+    return text + (", better" if better else ", worse")
 
-    FP-Simple differs from Vanilla in two ways: skipped plays leave the input (context) and leave
-    the targets. The context-all FP-Simple cell puts them back as input only, so it splits the gap
-    into what context recovers and what the targets hold; the context-all FP-Metric and FP-AdaMetric
-    cells say what the FP term adds on that context. For NARM the no-FP-term control (context all,
-    FP targets at weight w) and the FP-AdaMetric cell of the same w say what the FP term adds on
-    top. The optimizer-step ratio says how much less training a positives-only cell got at the same
-    epoch cap.
-    """
+
+def against_vanilla(results: dict) -> list[str]:
+    """Sentences, one per method and backbone: test MRR@20, HR@20 and SkipHR@20 against Vanilla
+    (paired), and whether it beats Vanilla on liked items and on skipped ones at once."""
+    sentences = []
+    for backbone in trained_backbones(results):
+        vanilla = results.get(f"{backbone}-vanilla")
+        if vanilla is None:
+            continue
+        label = BACKBONE_LABELS.get(backbone, backbone)
+        for name, r in results.items():
+            if r["backbone"] != backbone or r["group"] != "main" or r is vanilla:
+                continue
+            verdicts = {
+                "MRR@20": paired_verdict(r, vanilla, "mrr@20"),
+                "HR@20": paired_verdict(r, vanilla, "hr@20"),
+                "SkipHR@20": paired_verdict(r, vanilla, "skiphr@20", lower_is_better=True),
+            }
+            both = verdicts["MRR@20"].endswith("better") and verdicts["SkipHR@20"].endswith(
+                "better"
+            )
+            sentences.append(
+                f"{label}, {r['label']} - Vanilla: "
+                + "; ".join(f"{key} {text}" for key, text in verdicts.items())
+                + (". Beats Vanilla on both." if both else ".")
+            )
+    return sentences
+
+
+def gap_sources(results: dict) -> list[str]:
+    """Sentences, one per backbone, on FP-Simple against Vanilla: the test MRR@20 gap and how much
+    training each got (optimizer steps and epochs to converge; FP-Simple drops the windows whose
+    target or context is an FP, so an epoch of it is shorter)."""
     sentences = []
     for backbone in trained_backbones(results):
         label = BACKBONE_LABELS.get(backbone, backbone)
-        vanilla, simple, simple_all = (
-            results.get(f"{backbone}-{m}") for m in ("vanilla", "fp-simple", "fp-simple-all")
-        )
+        vanilla, simple = (results.get(f"{backbone}-{m}") for m in ("vanilla", "fp-simple"))
         if not (vanilla and simple):
             continue
-        simple_over_vanilla = paired_gap(simple, vanilla, "mrr@20")
-        if simple_over_vanilla is None:
+        gap = paired_gap(simple, vanilla, "mrr@20")
+        if gap is None:
             sentences.append(f"{label}: {no_seed_in_common(simple, vanilla)}.")
             continue
-        simple_gap = simple_over_vanilla.gap
-        text = f"{label}: FP-Simple - Vanilla is {simple_gap:+.2f} MRR@20"
+        text = f"{label}: FP-Simple - Vanilla is {gap.gap:+.2f} MRR@20 (ahead in {gap.ahead_in})"
         steps_v, steps_s = mean_steps(vanilla), mean_steps(simple)
         if steps_v and steps_s:
-            text += f" (FP-Simple trained {steps_s / steps_v:.0%} of Vanilla's optimizer steps)"
-        if simple_all:
-
-            def context(gap: PairedGap) -> str:
-                clause = (
-                    f"skipped plays back as input context (FP-Simple, context all, "
-                    f"{cell_value(simple_all, 'mrr@20')}) move FP-Simple {gap.gap:+.2f}"
-                )
-                if simple_gap < 0 < gap.gap:
-                    clause += (
-                        f", closing {gap.gap / -simple_gap:.0%} of the gap; the rest goes "
-                        "with the FP targets (and their steps) FP-Simple drops"
-                    )
-                return clause
-
-            text += "; " + compared(simple_all, simple, "mrr@20", context)
-            with_fp_term = {
-                method: cell
-                for method in ("fp-metric", "fp-adametric")
-                if (cell := results.get(method_cell(backbone, method, context="all").name))
+            epochs = {
+                name: np.mean([t["best_epoch"] for t in r["training"].values()])
+                for name, r in (("vanilla", vanilla), ("simple", simple))
             }
-            if with_fp_term:
-                text += "; on that context the FP term on top adds " + ", ".join(
-                    compared(
-                        cell,
-                        simple_all,
-                        "mrr@20",
-                        lambda gap, method=method, cell=cell: (
-                            f"{gap.gap:+.2f} as {METHOD_LABELS[method]} "
-                            f"({cell_value(cell, 'mrr@20')}, ahead in {gap.ahead_in})"
-                        ),
-                    )
-                    for method, cell in with_fp_term.items()
-                )
-        control = results.get(
-            method_cell(backbone, "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT).name
-        )
-        with_term = results.get(
-            method_cell(backbone, "fp-adametric", context="all", weight=FP_TERM_CONTROL_WEIGHT).name
-        )
-        if control:
-            text += ". " + compared(
-                control,
-                vanilla,
-                "mrr@20",
-                lambda gap: (
-                    f"With the FP targets back at w = {FP_TERM_CONTROL_WEIGHT:g} and no FP term "
-                    f"({cell_value(control, 'mrr@20')}) it is {gap.gap:+.2f} against Vanilla, "
-                    f"ahead in {gap.ahead_in}"
-                ),
+            text += (
+                f"; converged, FP-Simple trained {steps_s / steps_v:.0%} of Vanilla's optimizer "
+                f"steps (best epoch {epochs['simple']:.1f} against {epochs['vanilla']:.1f})"
             )
-            if with_term:
-                text += "; " + compared(
-                    with_term,
-                    control,
-                    "mrr@20",
-                    lambda gap: (
-                        f"the FP-AdaMetric term on top ({cell_value(with_term, 'mrr@20')}) adds "
-                        f"{gap.gap:+.2f}, ahead in {gap.ahead_in}"
-                    ),
-                )
         sentences.append(text + ".")
     return sentences

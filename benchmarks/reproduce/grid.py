@@ -1,64 +1,119 @@
-"""The reproduction grid: its constants, and the cells of the main grid and of the λ x m sweep."""
+"""The reproduction study: its constants, its cells, and the two rules fixed before their figures
+were seen (the training recipe, and the CLI default).
+
+The study runs in two stages. First the *recipe* cells train NARM / Vanilla at seed 0 with each
+candidate learning rate and batch size until early stopping, and :data:`RECIPE_RULE` picks one.
+Then every *main* cell (backbone x method) trains with that recipe, unchanged, to convergence.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
-from fpam_tf.methods import DEFAULT_LAMBDA, DEFAULT_MARGIN, METHODS, MethodConfig
+from fpam_tf.methods import MethodConfig
 
-DATASETS = ("spotify", "synthetic")
+DATASETS = ("spotify", "yoochoose", "synthetic")
 BACKBONES = ("narm", "srgnn", "stamp", "gru4rec")
-FP_TARGET_WEIGHTS = (0.25, 0.5, 1.0)  # w = 0 is the plain context-all FP-AdaMetric cell.
-FP_TERM_CONTROL_WEIGHT = 1.0  # w of the FP-Simple (context all) control cell, the CLI default w.
-# Measured on this 2-core machine: one Spotify seed of the grid (32 cells) trained 3.6 h at cap 6
-# (NARM's 11 cells 1.6 h, SR-GNN 0.85 h, GRU4Rec 0.7 h, STAMP 0.5 h), about 36 min per epoch of
-# cap, so three seeds take about 11 h; --epochs 2 brings them to about 3.6 h at a cost in accuracy.
-# The peer figures used 8 epochs, and at 6 most runs still improve (the report's convergence
-# table), so 6 is the least that is worth reporting.
-EPOCH_CAP = 6
-SWEEP_LAMBDAS = (0.01, 0.1, 1.0)
-SWEEP_MARGINS = (0.5, 1.0, 2.0)
-BASELINE_CELLS = (
-    ("pop", False),
-    ("spop", False),
-    ("sknn", False),
-    ("pop", True),
-    ("spop", True),
-    ("sknn", True),
+# Seeds per backbone: the paper's Table 2 backbones at three, the others at one (one NARM run
+# costs about 15-25 min on the 2-core machine the study was run on; the report gives each cell's).
+BACKBONE_SEEDS = {"narm": 3, "srgnn": 3, "stamp": 1, "gru4rec": 1}
+# Every run stops by early stopping on validation MRR@20 (PROTOCOL §5) with this patience; the cap
+# is only a guard, and the report counts the runs that reached it (target: none).
+PATIENCE = 3
+EPOCH_CAP = 40
+# The methods of every backbone: the paper's three of Table 2 and ours (fpam_tf.methods).
+GRID_METHODS = (
+    "vanilla",
+    "fp-simple",
+    "fp-adametric",
+    "fp-unlikelihood",
+    "fp-skiphead",
+    "fp-graded",
 )
 METHOD_LABELS = {
     "vanilla": "Vanilla",
     "fp-simple": "FP-Simple",
     "fp-metric": "FP-Metric",
     "fp-adametric": "FP-AdaMetric",
+    "fp-unlikelihood": "FP-Unlikelihood (ours)",
+    "fp-skiphead": "FP-SkipHead (ours)",
+    "fp-graded": "FP-Graded (ours)",
 }
+# NARM also trains the paper's Table 3 ablation (FP-Metric) and the former CLI default: FP-AdaMetric
+# with every event as input and FP targets kept at weight 1, which a held-out MSSD slice showed
+# trailing Vanilla on MRR@20 (issue 18).
+FORMER_DEFAULT = {"method": "fp-adametric", "context": "all", "fp_target_weight": 1.0}
 BACKBONE_LABELS = {"narm": "NARM", "srgnn": "SR-GNN", "stamp": "STAMP", "gru4rec": "GRU4Rec"}
+# POP reads no prefix and counts positives either way (PROTOCOL §5b): one cell.
+BASELINE_CELLS = (
+    ("pop", False),
+    ("spop", False),
+    ("sknn", False),
+    ("spop", True),
+    ("sknn", True),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A training recipe: Adam's learning rate (constant) and the batch size."""
+
+    learning_rate: float
+    batch_size: int
+
+    @property
+    def settings(self) -> dict:
+        """The :class:`~fpam_tf.training.run_dir.RunConfig` fields it sets."""
+        return {"learning_rate": self.learning_rate, "batch_size": self.batch_size}
+
+    @property
+    def label(self) -> str:
+        return f"lr {self.learning_rate:g}, batch {self.batch_size}"
+
+
+# The candidates: the CLI's default (the peer's setting, PROTOCOL §6) and a 3x learning rate.
+RECIPES = (Recipe(1e-3, 512), Recipe(3e-3, 512))
+# Fixed before any candidate's figures were seen (committed with the candidates).
+RECIPE_MARGIN = 0.25
+RECIPE_RULE = (
+    "Each candidate trains NARM / Vanilla at seed 0 until its validation MRR@20 has not improved "
+    f"for {PATIENCE} epochs (cap {EPOCH_CAP}). The recipe is the candidate with the fewest epochs "
+    "to its best validation MRR@20 among those whose best validation MRR@20 is within "
+    f"{RECIPE_MARGIN:g} of the best candidate's; ties go to the lower learning rate. It is then "
+    "used unchanged for every backbone and method."
+)
+DEFAULT_RULE = (
+    "A configuration replaces Vanilla as the CLI default only if, on NARM (the CLI's backbone) "
+    "over 3 seeds, converged, its mean paired gain in validation MRR@20 over Vanilla exceeds 2 "
+    "standard errors of the paired difference *and* its mean validation SkipHR@20 is lower than "
+    "Vanilla's; of those that pass, the largest gain. Otherwise the default is `vanilla`."
+)
+DEFAULT_RULE_SEEDS = 3
 
 # --quick: a synthetic log and model small enough for the test suite.
 QUICK_DATASET_OPTIONS = {"num_sessions": 600, "num_users": 60, "num_items": 300}
-QUICK_MODEL = {"embedding_dim": 16, "hidden_units": 16, "batch_size": 128}
+QUICK_MODEL = {"embedding_dim": 16, "hidden_units": 16}
+QUICK_RECIPES = (Recipe(1e-3, 128), Recipe(3e-3, 128))
 QUICK_MAX_STEPS = 3
 QUICK_BACKBONES = ("narm", "gru4rec")
-QUICK_FP_TARGET_WEIGHTS = (1.0,)
-
-# The groups of the grid proper (run at every seed); "sweep" holds the λ x m points, run at the
-# seeds --sweep gets.
-GRID_GROUPS = ("main", "weight")
 
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One row of the grid: a trained model (``method`` set, one run per seed) or a baseline (no
+    """One row of the study: a trained model (``method`` set, one run per seed) or a baseline (no
     seeds).
 
     Attributes:
-      name: unique within a dataset, e.g. ``narm-fp-adametric-all``; its run dirs are
+      name: unique within a dataset, e.g. ``narm-fp-adametric``; its run dirs are
         ``<name>-s<seed>``.
       backbone: backbone name, or ``"baselines"``.
       label: the row label of the tables.
       method: the model's method, ``None`` for a baseline.
       baseline: ``(name, fp_aware)`` of a baseline, ``None`` for a model.
-      group: ``main``, ``weight`` (FP target weight sweep) or ``sweep`` (λ x m).
+      group: ``recipe`` (a candidate recipe), ``main`` (trained with the chosen recipe),
+        ``variants`` (the same under a protocol variant) or ``baselines``.
+      recipe: the recipe it trains with (``None`` for a baseline, or a main cell only collected).
+      variant: the protocol variant of its windows (``standard``: PROTOCOL v2).
     """
 
     name: str
@@ -67,6 +122,13 @@ class Cell:
     method: MethodConfig | None = None
     baseline: tuple[str, bool] | None = None
     group: str = "main"
+    recipe: Recipe | None = None
+    variant: str = "standard"
+
+    @property
+    def max_seeds(self) -> int:
+        """How many of the requested seeds it runs (one for a recipe candidate or a variant)."""
+        return 1 if self.group != "main" else BACKBONE_SEEDS.get(self.backbone, 1)
 
 
 def method_cell(
@@ -75,52 +137,95 @@ def method_cell(
     *,
     context: str | None = None,
     weight: float | None = None,
-    fp_lambda: float | None = None,
-    margin: float | None = None,
-    group: str = "main",
+    recipe: Recipe | None = None,
 ) -> Cell:
-    """The cell of ``backbone`` trained with ``MethodConfig.preset(method, ...)``, named by what
-    differs."""
-    config = MethodConfig.preset(
-        method, context=context, fp_target_weight=weight, fp_lambda=fp_lambda, margin=margin
-    )
+    """The main cell of ``backbone`` trained with ``MethodConfig.preset(method, ...)``, named by
+    what differs from the preset."""
+    config = MethodConfig.preset(method, context=context, fp_target_weight=weight)
     name, label = f"{backbone}-{method}", METHOD_LABELS[method]
-    if method != "vanilla" and config.context == "all":
-        name, label = name + "-all", label + " (context all)"
+    if context is not None:
+        name, label = name + f"-{context}", label + f" (context {context})"
     if weight is not None:
         name, label = name + f"-w{weight:g}", label + f", w={weight:g}"
-    if group == "sweep" and (config.fp_lambda, config.margin) != (DEFAULT_LAMBDA, DEFAULT_MARGIN):
-        name = name + f"-l{config.fp_lambda:g}-m{config.margin:g}"
-        label = label + f", λ={config.fp_lambda:g}, m={config.margin:g}"
-    return Cell(name=name, backbone=backbone, label=label, method=config, group=group)
+    return Cell(name=name, backbone=backbone, label=label, method=config, recipe=recipe)
 
 
-def grid(backbones, methods, fp_target_weights=FP_TARGET_WEIGHTS) -> list[Cell]:
-    """The main grid: per backbone the paper's methods, the context-all variants, NARM's w sweep;
-    the baselines."""
+def former_default_cell(recipe: Recipe | None = None) -> Cell:
+    """NARM with the former CLI default (``FORMER_DEFAULT``)."""
+    cell = method_cell(
+        "narm",
+        FORMER_DEFAULT["method"],
+        context=FORMER_DEFAULT["context"],
+        weight=FORMER_DEFAULT["fp_target_weight"],
+        recipe=recipe,
+    )
+    return dataclasses.replace(cell, label=cell.label + "; the former CLI default")
+
+
+def recipe_cells(recipes=RECIPES) -> list[Cell]:
+    """The candidates: NARM / Vanilla, one cell per recipe (seed 0 only)."""
+    vanilla = MethodConfig.preset("vanilla")
+    return [
+        Cell(
+            name=f"recipe-narm-vanilla-lr{r.learning_rate:g}-b{r.batch_size}",
+            backbone="narm",
+            label=r.label,
+            method=vanilla,
+            group="recipe",
+            recipe=r,
+        )
+        for r in recipes
+    ]
+
+
+def main_cells(backbones, methods=GRID_METHODS, recipe: Recipe | None = None) -> list[Cell]:
+    """Per backbone the methods (``GRID_METHODS`` by default); for NARM also FP-Metric (the
+    paper's Table 3) and the former CLI default. ``recipe``: what they train with (None when only
+    collecting)."""
     cells = []
     for backbone in backbones:
-        cells += [method_cell(backbone, m) for m in METHODS if m in methods]
-        cells += [
-            method_cell(backbone, m, context="all") for m in list(METHODS)[1:] if m in methods
-        ]
-        if backbone == "narm" and "fp-adametric" in methods:
-            cells += [
-                method_cell(backbone, "fp-adametric", context="all", weight=w, group="weight")
-                for w in fp_target_weights
-            ]
-        if backbone == "narm" and "fp-simple" in methods:
-            # The control of the w sweep: Vanilla's windows plus skip flags, no FP term. Against the
-            # FP-AdaMetric cell of the same w it isolates what the FP term adds on top of the flags.
-            cells.append(
-                method_cell(
-                    backbone,
-                    "fp-simple",
-                    context="all",
-                    weight=FP_TERM_CONTROL_WEIGHT,
-                    group="weight",
-                )
+        cells += [method_cell(backbone, m, recipe=recipe) for m in methods]
+        if backbone == "narm":
+            if "fp-adametric" in methods:
+                cells.append(method_cell(backbone, "fp-metric", recipe=recipe))
+                cells.append(former_default_cell(recipe))
+    return cells
+
+
+# Protocol variants that could explain the paper's Spotify FP-Simple MRR@20 of 79.60 (against its
+# Vanilla's 16.16): NARM at seed 0, each beside the same method under PROTOCOL v2.
+VARIANT_CELLS = (
+    ("fp-simple", "index-shift"),
+    ("fp-simple", "target-in-prefix"),
+    ("vanilla", "target-in-prefix"),
+    ("vanilla", "own-targets"),
+)
+PAPER_FP_SIMPLE_MRR20 = 79.60
+# The figure is Spotify's; the synthetic log runs them in --quick, to test the machinery.
+VARIANT_DATASETS = ("spotify", "synthetic")
+
+
+def variant_cells(methods=GRID_METHODS, recipe: Recipe | None = None) -> list[Cell]:
+    """NARM under each of ``VARIANT_CELLS``' protocol variants whose method is in ``methods``."""
+    cells = []
+    for method, variant in VARIANT_CELLS:
+        if method not in methods:
+            continue
+        cell = method_cell("narm", method, recipe=recipe)
+        cells.append(
+            dataclasses.replace(
+                cell,
+                name=f"{cell.name}-{variant}",
+                label=f"{cell.label} under {variant}",
+                group="variants",
+                variant=variant,
             )
+        )
+    return cells
+
+
+def baseline_cells() -> list[Cell]:
+    cells = []
     for name, fp_aware in BASELINE_CELLS:
         label = {"pop": "POP", "spop": "S-POP", "sknn": "SKNN"}[name]
         label += " (FP-aware)" if fp_aware else ""
@@ -130,16 +235,16 @@ def grid(backbones, methods, fp_target_weights=FP_TARGET_WEIGHTS) -> list[Cell]:
                 backbone="baselines",
                 label=label,
                 baseline=(name, fp_aware),
+                group="baselines",
             )
         )
     return cells
 
 
-def sweep_grid(lambdas=SWEEP_LAMBDAS, margins=SWEEP_MARGINS) -> list[Cell]:
-    """λ x m of NARM / FP-AdaMetric (context positives); the default point is the main grid's
-    cell."""
-    return [
-        method_cell("narm", "fp-adametric", fp_lambda=lam, margin=m, group="sweep")
-        for lam in lambdas
-        for m in margins
-    ]
+def study(backbones=BACKBONES, methods=GRID_METHODS, recipes=RECIPES, recipe=None) -> list[Cell]:
+    """Every cell, in report order: the recipe candidates, the main cells, NARM's protocol
+    variants (when NARM is among ``backbones``), the baselines."""
+    variants = variant_cells(methods, recipe) if "narm" in backbones else []
+    return (
+        recipe_cells(recipes) + main_cells(backbones, methods, recipe) + variants + baseline_cells()
+    )

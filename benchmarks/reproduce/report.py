@@ -7,79 +7,104 @@ import os
 from pathlib import Path
 
 from benchmarks.reproduce import peers
-from benchmarks.reproduce.findings import agreement, gap_sources
-from benchmarks.reproduce.grid import GRID_GROUPS
-from benchmarks.reproduce.statistics import runs_at_cap, sweep_points, trained_cells
+from benchmarks.reproduce.findings import against_vanilla, agreement, gap_sources
+from benchmarks.reproduce.grid import (
+    DEFAULT_RULE,
+    PAPER_FP_SIMPLE_MRR20,
+    QUICK_RECIPES,
+    RECIPE_RULE,
+    RECIPES,
+    VARIANT_DATASETS,
+    Recipe,
+    recipe_cells,
+)
+from benchmarks.reproduce.statistics import RuleCheck, runs_at_cap, trained_cells
 from benchmarks.reproduce.tables import (
     ablation_table,
     bar_chart,
     convergence_table,
+    default_rule_table,
     paper_ablation_table,
     paper_table2,
     peer_table,
-    sweep_points_table,
+    recipe_table,
+    skip_table,
     table2,
-    weight_table,
+    variant_table,
 )
 from fpam_tf.atomic import write_json_atomic, write_text_atomic
-from fpam_tf.methods import DEFAULT_LAMBDA, DEFAULT_MARGIN
 
 
-def convergence(results: dict) -> tuple[str, str]:
-    """Per trained cell: optimizer steps, best epoch of each seed and the last epoch's validation
-    MRR@20 gain; and a sentence counting the runs whose best epoch was the last one trained (still
-    improving at the cap)."""
-    at_cap, total = runs_at_cap(results)
+def convergence(results: dict, cap: int) -> tuple[str, str]:
+    """Per trained cell: best epochs, epochs trained, how the runs stopped, their cost; and a
+    sentence counting the runs the epoch cap stopped before early stopping did (target: none)."""
+    at_cap, total = runs_at_cap(results, cap)
     sentence = (
-        (
-            f"{at_cap} of {total} runs had their best validation epoch at the last epoch "
-            "trained (still improving when the epoch cap stopped them)."
-        )
+        f"{at_cap} of {total} runs reached the epoch cap of {cap} before early stopping ended them "
+        "(target: none)."
         if total
         else ""
     )
     return convergence_table(results), sentence
 
 
-def sweep_table(results: dict) -> tuple[str, str]:
-    """Validation MRR@20 of the λ x m grid, and a sentence on where the default stands.
-
-    Each point is the mean over the seeds every point ran, so the default (trained at every seed of
-    the main grid) is not set against points that ran at one seed only.
-    """
-    points = sweep_points(results)
-    table, by_point, common = sweep_points_table(points), points.by_point, points.common
-    default = by_point.get((DEFAULT_LAMBDA, DEFAULT_MARGIN))
-    if len(by_point) < 2 or default is None:
-        return table, (
-            "The sweep has not been run yet (`--sweep`); the defaults are not justified by it."
-        )
-    (best_lam, best_m), best = max(by_point.items(), key=lambda item: item[1])
-    spread = (
-        f" All {len(by_point)} lie within {best - min(by_point.values()):.2f} of each other "
-        f"(seeds {', '.join(sorted(common))})."
+def recipe_section(summary: dict) -> str:
+    """The candidates, the rule and its choice."""
+    results = summary["cells"]
+    names = {cell.name for cell in recipe_cells(QUICK_RECIPES)}
+    quick = any(name in results for name in names)
+    candidates = recipe_cells(QUICK_RECIPES if quick else RECIPES)
+    chosen = None if summary["recipe"] is None else Recipe(**summary["recipe"])
+    outcome = (
+        f"Chosen: **{chosen.label}**." if chosen else "Not chosen yet: a candidate is unfinished."
     )
-    default_by_seed = points.per_seed[(DEFAULT_LAMBDA, DEFAULT_MARGIN)]
-    if len(default_by_seed) > len(common):
-        # the seed-to-seed noise the differences between points compete with
-        spread += (
-            f" For scale, the default alone moves {min(default_by_seed.values()):.2f} to "
-            f"{max(default_by_seed.values()):.2f} over seeds "
-            f"{', '.join(sorted(default_by_seed))}."
-        )
-    if (best_lam, best_m) == (DEFAULT_LAMBDA, DEFAULT_MARGIN):
-        sentence = (
-            f"The default λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} has the best "
-            f"validation MRR@20 ({default:.2f}) of the {len(by_point)} points run." + spread
-        )
-    else:
-        sentence = (
-            f"The best validation MRR@20 of the {len(by_point)} points run is "
-            f"λ = {best_lam:g}, m = {best_m:g} ({best:.2f}); the default "
-            f"λ = {DEFAULT_LAMBDA:g}, m = {DEFAULT_MARGIN:g} reaches {default:.2f} "
-            f"({default - best:+.2f})." + spread
-        )
-    return table, sentence
+    return (
+        f"Rule, fixed before the candidates ran: {RECIPE_RULE}\n\n"
+        + recipe_table(results, candidates, chosen)
+        + f"\n{outcome}\n"
+    )
+
+
+def default_section(summary: dict) -> str:
+    """The default rule, each NARM configuration's check, and the outcome."""
+    checks = [RuleCheck(**c) for c in summary["default_checks"]]
+    results = summary["cells"]
+    default = summary["default"]
+    outcome = (
+        "No configuration passes: the CLI default is `vanilla`."
+        if default == "vanilla"
+        else f"`{results[default]['label']}` passes with the largest gain: it is the CLI default."
+    )
+    table = default_rule_table(checks, results) if checks else "(no NARM cells yet)\n"
+    return f"Rule, fixed before the converged runs: {DEFAULT_RULE}\n\n{table}\n{outcome}\n"
+
+
+def variants_section(results: dict) -> str:
+    """The protocol variants' table and what it says about the paper's FP-Simple figure."""
+    variants = {n: r for n, r in results.items() if r["group"] == "variants" and "0" in r["seeds"]}
+    intro = (
+        f"Can a variant of the protocol reproduce the paper's Spotify FP-Simple MRR@20 of "
+        f"{PAPER_FP_SIMPLE_MRR20:.2f} (its Vanilla: 16.16)? NARM, seed 0, the chosen recipe; each "
+        "variant trains and evaluates on its windows (`fpam_tf/protocol_variants.py` says what "
+        "each does). Not run here: a random instead of a chronological split.\n\n"
+    )
+    if not variants:
+        return intro + "(not run yet)\n"
+    closest = min(
+        variants.values(), key=lambda r: abs(r["seeds"]["0"]["mrr@20"] - PAPER_FP_SIMPLE_MRR20)
+    )
+    value = closest["seeds"]["0"]["mrr@20"]
+    verdict = (
+        "reproduces it"
+        if abs(value - PAPER_FP_SIMPLE_MRR20) <= 5
+        else "does not reproduce it; none of the variants run does"
+    )
+    return (
+        intro
+        + variant_table(results)
+        + f"\nClosest: {closest['label']}, MRR@20 {value:.2f}: it {verdict} (within 5 points "
+        "counts as reproducing).\n"
+    )
 
 
 def not_found(table: str) -> str:
@@ -125,54 +150,66 @@ def dataset_section(dataset: str, summary: dict, out_dir: Path, docs_path: Path)
     """The report's section of one dataset."""
     results = summary["cells"]
     figure = os.path.relpath(out_dir / f"{dataset}_mrr20.png", docs_path.parent)
-    sweep, sweep_sentence = sweep_table(results)
-    converged, converged_sentence = convergence(results)
-    trained = trained_cells(results)
-    # The sweep's points apart: `make reproduce` runs them at seed 0 only.
-    grid_cells = [r for r in trained if r["group"] in GRID_GROUPS]
-    complete = sum(len(r["seeds"]) == len(summary["seeds"]) for r in grid_cells)
-    off_default = len(trained) - len(grid_cells)
+    converged, converged_sentence = convergence(results, summary["epoch_cap"])
+    trained = [r for r in trained_cells(results) if r["group"] == "main"]
     ablation = [ablation_table(results)]
     if dataset == "spotify":
         ablation.append(paper_ablation_section(results))
+    bullets = {
+        "against": against_vanilla(results),
+        "agreement": agreement(results),
+        "gaps": gap_sources(results),
+    }
     parts = [
         f"## {dataset}\n",
-        f"Epoch cap {summary['epochs']}, seeds {', '.join(map(str, summary['seeds']))} (requested "
-        f"or on disk; {complete} of {len(grid_cells)} grid cells have all of them"
-        + (
-            f", and {off_default} off-default λ x m point(s) have the seeds --sweep ran"
-            if off_default
-            else ""
-        )
-        + "; the `seeds` column counts each cell's), "
-        f"{summary['training_seconds']:.0f} s of training in all cells (this invocation's wall "
-        f"time: {summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds "
-        "(PROTOCOL §5); a difference between two cells in the sentences below is the mean over the "
-        "seeds both ran.\n",
+        f"Epoch cap {summary['epoch_cap']} with early stopping on validation MRR@20 (patience "
+        f"{summary['patience']}); seeds {', '.join(map(str, summary['seeds']))} requested or on "
+        f"disk ({len(trained)} main cells collected; the `seeds` column counts each cell's), "
+        f"{summary['training_seconds'] / 3600:.1f} h of training in all cells (this invocation's "
+        f"wall time: {summary['wall_seconds']:.0f} s). Test split, percent, mean ± std over seeds "
+        "(PROTOCOL §5, and §5b for the skip columns); a difference between two cells below is "
+        "paired over the seeds both ran.\n",
+        "### Training recipe\n",
+        recipe_section(summary),
         "### Table 2 shape\n",
-        table2(results, groups=("main",)),
+        table2(results),
         f"![test MRR@20 per backbone and method]({figure})\n",
+        "### Liked items and skipped items (PROTOCOL §5b)\n",
+        "SkipHR@20: how often an item the user went on to skip is in the top 20 (lower is better); "
+        "HR@20 - SkipHR@20: how well the ranking separates what is kept from what is skipped.\n",
+        skip_table(results),
+        "### Against Vanilla (test, paired; better or worse only beyond 2 standard errors)\n",
+        "\n".join(f"- {s}" for s in bullets["against"]) or "- (no cells yet)",
+        "",
+        "### The CLI default\n",
+        default_section(summary),
         "### Ablation (NARM, the paper's Table 3 shape)\n",
         *ablation,
-        "### FP target weight (NARM, FP-AdaMetric, context all), and the same without the FP "
-        "term\n",
-        weight_table(results, summary["fp_target_weights"]),
-        "### λ and m (NARM, FP-AdaMetric, validation MRR@20, mean over the seeds every point "
-        "ran)\n",
-        sweep,
-        sweep_sentence + "\n",
-        "### Convergence at the epoch cap\n",
+        *(
+            ["### Protocol variants\n", variants_section(results)]
+            if dataset in VARIANT_DATASETS
+            else []
+        ),
+        "### Convergence and cost\n",
         converged,
         converged_sentence + "\n",
-        "### What agrees and what does not\n",
-        "\n".join(f"- {s}" for s in agreement(results)) or "- (no cells yet)",
+        "### What agrees with the paper and what does not\n",
+        "\n".join(f"- {s}" for s in bullets["agreement"]) or "- (no cells yet)",
         "",
-        "### Where the gap between FP-Simple and Vanilla comes from (test MRR@20)\n",
-        "\n".join(f"- {s}" for s in gap_sources(results)) or "- (no cells yet)",
+        "### FP-Simple against Vanilla (test MRR@20)\n",
+        "\n".join(f"- {s}" for s in bullets["gaps"]) or "- (no cells yet)",
         "",
     ]
     if dataset == "spotify":
         parts += ["### Beside the paper and a peer framework\n", peer_section(results)]
+    if dataset == "yoochoose":
+        parts.insert(
+            2,
+            "A side check on a second skip signal: Yoochoose clicks (session-rec's 100k sample), a "
+            "click is an FP when the next click of its session follows within 30 s (dwell time; "
+            "`fpam_tf/datasets/yoochoose.py` says why 30 s). A weak proxy for a skip: the paper "
+            "has no figures for it.\n",
+        )
     return "\n".join(parts) + "\n"
 
 
@@ -180,11 +217,12 @@ def write_dataset_outputs(dataset: str, summary: dict, out_dir: Path) -> None:
     """``<out>/<dataset>.json``, ``.md`` and ``_mrr20.png``."""
     write_json_atomic(out_dir / f"{dataset}.json", summary)
     title = (
-        f"# {dataset}: test metrics (percent), epoch cap {summary['epochs']}, "
+        f"# {dataset}: test metrics (percent), early stopping (cap {summary['epoch_cap']}), "
         f"seeds {summary['seeds']}\n\n"
     )
     write_text_atomic(
-        out_dir / f"{dataset}.md", title + table2(summary["cells"], groups=(*GRID_GROUPS, "sweep"))
+        out_dir / f"{dataset}.md",
+        title + table2(summary["cells"]) + "\n" + skip_table(summary["cells"]),
     )
     bar_chart(summary["cells"], out_dir / f"{dataset}_mrr20.png", f"{dataset}: test MRR@20")
 
@@ -199,10 +237,12 @@ def write_report(summaries: dict, out_dir: Path, docs_path: Path, command: str) 
         f"Last written by `{command}`; every invocation rewrites it from every finished run on "
         "disk, and `--report-only` does so without training.\n\n"
         "Methods: Vanilla (all events, FP targets kept), FP-Simple (positives only), FP-Metric / "
-        "FP-AdaMetric (FP-Simple + the FP metric term, mean / adaptive), `context all` = every "
-        "event as input with a learned skip flag and positives-only targets; w = cross-entropy "
-        "weight of FP targets. Baselines: POP, S-POP, SKNN (k = 100, 500 most recent candidate "
-        "sessions); FP-aware baselines use positives only.\n\n"
+        "FP-AdaMetric (FP-Simple + the FP metric term, mean / adaptive); ours: FP-Unlikelihood "
+        "(every event as input with a learned skip flag; FP targets pushed down by -log(1 - p) "
+        "instead of dropped) and FP-SkipHead (Vanilla plus a skip head; items ranked by "
+        "log P(item) + log P(not skipped | item)). `context all` = every event as input with a "
+        "learned skip flag; w = cross-entropy weight of FP targets. Baselines: POP, S-POP, SKNN "
+        "(k = 100, 500 most recent candidate sessions); FP-aware baselines use positives only.\n\n"
     )
     sections = [
         dataset_section(name, summary, out_dir, docs_path) for name, summary in summaries.items()

@@ -6,28 +6,19 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import NamedTuple
 
-from benchmarks.reproduce.grid import (
-    BACKBONES,
-    SWEEP_LAMBDAS,
-    SWEEP_MARGINS,
-    Cell,
-    grid,
-    sweep_grid,
-)
+from benchmarks.reproduce.grid import QUICK_RECIPES, RECIPES, Cell, study
 from benchmarks.reproduce.statistics import mean_std
 from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import ConfigError
-from fpam_tf.methods import METHODS
 from fpam_tf.metrics import SELECTION_METRIC
 from fpam_tf.training.run_dir import RunConfig, RunDir, differences
 
 
 @dataclasses.dataclass
 class DatasetPlan:
-    """What is needed to train one dataset's cells: its name, raw data, options and model
-    settings."""
+    """What is needed to train one dataset's cells: its name, raw data, options and the run
+    settings every cell shares (model size, patience); the recipe comes from each cell."""
 
     name: str
     data_dir: str | None
@@ -47,7 +38,9 @@ def run_config(plan: DatasetPlan, cell: Cell, seed: int) -> RunConfig:
         epochs=plan.epochs,
         seed=seed,
         dataset_options=plan.dataset_options,
+        protocol_variant=cell.variant,
         **plan.model_settings,
+        **cell.recipe.settings,
     )
 
 
@@ -56,50 +49,36 @@ def cell_dir(runs_dir: Path, dataset: str, cell: Cell, seed: int | None) -> RunD
     return RunDir(runs_dir / dataset / (cell.name if seed is None else f"{cell.name}-s{seed}"))
 
 
-class FinishedRuns(NamedTuple):
-    """What the finished runs of one dataset span: seeds, FP target weights, and λ / m of sweep
-    points."""
-
-    seeds: set[int]
-    weights: set[float]
-    lambdas: set[float]
-    margins: set[float]
-
-
-def finished_runs(runs_dir: Path, dataset: str) -> FinishedRuns:
-    """Reads the settings of every finished trained run under ``<runs_dir>/<dataset>`` from its
-    ``metrics.json``.
-
-    So that an invocation which trains a few cells (``--seeds 2 --cells ...``) still reports all of
-    them, including seeds, weights and sweep points outside its own flags. Read from each run's
-    config, not its directory name: the weight sweep is NARM / FP-AdaMetric with context all and FP
-    targets kept, a sweep point is NARM / FP-AdaMetric with positives context
-    (:func:`~benchmarks.reproduce.grid.grid`, :func:`~benchmarks.reproduce.grid.sweep_grid`).
-    """
-    found = FinishedRuns(set(), set(), set(), set())
+def finished_seeds(runs_dir: Path, dataset: str) -> set[int]:
+    """The seeds of every finished trained run under ``<runs_dir>/<dataset>``, from each run's
+    ``metrics.json``: an invocation that trains a few cells (``--seeds 2 --cells ...``) still
+    reports every seed on disk."""
+    seeds = set()
     for metrics in (runs_dir / dataset).glob("*/metrics.json"):
         config = json.loads(metrics.read_text())["config"]
-        if "seed" not in config:
-            continue  # a baseline: no seed
-        found.seeds.add(config["seed"])
-        method = config["method"]
-        if config["model"] != "narm" or method["method"] != "fp-adametric":
-            continue
-        if method["context"] == "all" and method["fp_target_weight"] > 0:
-            found.weights.add(method["fp_target_weight"])
-        elif method["context"] == "positives":
-            found.lambdas.add(method["fp_lambda"])
-            found.margins.add(method["margin"])
-    return found
+        if "seed" in config:  # a baseline has none
+            seeds.add(config["seed"])
+    return seeds
 
 
 def run_order(cells: list[Cell], seeds) -> list[tuple[Cell, int | None]]:
-    """The (cell, seed) runs to do, seed by seed: the baselines (no seed), then every cell at the
-    first seed, then every cell at the next, so a grid cut short still has every cell at its first
-    seeds."""
-    return [(cell, None) for cell in cells if cell.baseline] + [
-        (cell, seed) for seed in seeds for cell in cells if not cell.baseline
-    ]
+    """The (cell, seed) runs to do: the baselines (no seed), the recipe candidates (seed 0), then
+    backbone by backbone, seed by seed, every main cell of the backbone, each at its first
+    ``cell.max_seeds`` seeds, followed by the backbone's protocol variants (first seed); so a study
+    cut short has whole backbones at their first seeds."""
+    order = [(cell, None) for cell in cells if cell.baseline]
+    trained = [cell for cell in cells if not cell.baseline]
+    order += [(cell, 0) for cell in trained if cell.group == "recipe"]
+    for backbone in dict.fromkeys(cell.backbone for cell in trained):
+        members = [c for c in trained if c.backbone == backbone and c.group == "main"]
+        for index, seed in enumerate(seeds):
+            order += [(cell, seed) for cell in members if index < cell.max_seeds]
+        order += [
+            (cell, seeds[0])
+            for cell in trained
+            if cell.backbone == backbone and cell.group == "variants"
+        ]
+    return order
 
 
 def baseline_config(plan: DatasetPlan, cell: Cell) -> dict:
@@ -157,7 +136,11 @@ def run_cell(
     if run_dir.metrics_json.is_file():
         try:
             if finished_as_asked(plan, cell, seed, run_dir):
-                print(f"{tag}: done already, skipped", flush=True)
+                if cell.baseline or "validation" in json.loads(run_dir.metrics_json.read_text()):
+                    print(f"{tag}: done already, skipped", flush=True)
+                else:
+                    rescore(plan, cell, seed, run_dir, data_loader, tfds_dir)
+                    print(f"{tag}: done already, rescored for PROTOCOL §5b", flush=True)
                 return
         except ConfigError as error:
             raise SystemExit(f"{tag}: {error}") from None
@@ -165,7 +148,7 @@ def run_cell(
     started = time.perf_counter()
     if cell.baseline:
         name, fp_aware = cell.baseline
-        metrics = evaluate_baseline(name, data_loader(), "test", fp_aware)
+        metrics = evaluate_baseline(name, data_loader(), "test", fp_aware, skip_metrics=True)
         write_json_atomic(
             run_dir.metrics_json,
             {
@@ -194,6 +177,26 @@ def run_cell(
     )
 
 
+def rescore(plan: DatasetPlan, cell: Cell, seed: int, run_dir: RunDir, data_loader, tfds_dir):
+    """Rewrites the test results of a run finished before PROTOCOL §5b (no skip metrics, no
+    validation figures) from its best checkpoint; nothing is trained."""
+    from fpam_tf.training.experiment import Experiment
+    from fpam_tf.training.results import write_test_results
+
+    config = run_dir.read_config()
+    experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data_loader())
+    write_test_results(experiment, run_dir)
+
+
+def link_recipe_run(runs_dir: Path, dataset: str, chosen: Cell, vanilla: Cell) -> None:
+    """Makes the chosen recipe's run (NARM / Vanilla, seed 0) also the main grid's NARM / Vanilla
+    seed 0: the same config, trained once. A directory already there is left alone."""
+    target = cell_dir(runs_dir, dataset, chosen, 0).path
+    link = cell_dir(runs_dir, dataset, vanilla, 0).path
+    if target.is_dir() and not link.exists() and not link.is_symlink():
+        link.symlink_to(target.name, target_is_directory=True)
+
+
 def make_data_loader(plan: DatasetPlan, tfds_dir):
     """A function returning the dataset's :class:`ProtocolData`, prepared on first call and then
     reused."""
@@ -216,8 +219,8 @@ def training_record(run_dir: RunDir) -> dict | None:
     """How a run trained, from its progress record (``None`` when it has none, e.g. a baseline).
 
     ``seconds`` spent in training epochs, optimizer ``steps``, ``epochs`` trained, ``best_epoch``,
-    and ``last_epoch_gain``: the validation MRR@20 gain of the last epoch over the one before (a run
-    still improving at the epoch cap has a positive gain; ``None`` after a single epoch).
+    ``early_stopped`` (patience ran out before the cap), and ``last_epoch_gain``: the validation
+    MRR@20 gain of the last epoch over the one before (``None`` after a single epoch).
     """
     if not run_dir.progress.is_file():
         return None
@@ -229,6 +232,7 @@ def training_record(run_dir: RunDir) -> dict | None:
         "steps": progress["global_step"],
         "epochs": len(history),
         "best_epoch": progress["best_epoch"],
+        "early_stopped": progress["stopped"] is not None,
         "last_epoch_gain": round(scores[-1] - scores[-2], 4) if len(scores) > 1 else None,
     }
 
@@ -256,8 +260,8 @@ def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
     """
     results = {}
     for cell in cells:
-        per_seed, validation, training, config = {}, {}, {}, None
-        for seed in [None] if cell.baseline else seeds:
+        per_seed, validation, at_best, training, config = {}, {}, {}, {}, None
+        for seed in [None] if cell.baseline else ([0] if cell.group == "recipe" else seeds):
             run_dir = cell_dir(runs_dir, dataset, cell, seed)
             if not run_dir.metrics_json.is_file():
                 continue
@@ -267,6 +271,8 @@ def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
             config = record["config"]
             if record.get("best_validation_mrr@20") is not None:
                 validation[key] = record["best_validation_mrr@20"]
+            if "validation" in record:
+                at_best[key] = record["validation"]
             if (how := training_record(run_dir)) is not None:
                 training[key] = how
         if not per_seed:
@@ -281,6 +287,7 @@ def collect(dataset: str, cells: list[Cell], seeds, runs_dir: Path) -> dict:
             "mean": mean,
             "std": std,
             "best_validation_mrr@20": validation,
+            "validation": at_best,
             "training": training,
             "training_seconds": round(sum(t["seconds"] for t in training.values()), 1),
         }
@@ -301,16 +308,12 @@ def read_summary(path: Path) -> dict:
     """
     summary = json.loads(Path(path).read_text())
     cells = summary["cells"]
-    sweep = [r["config"]["method"] for r in cells.values() if r["group"] == "sweep"]
-    order = grid(BACKBONES, METHODS, summary["fp_target_weights"]) + sweep_grid(
-        lambdas=sorted(set(SWEEP_LAMBDAS) | {method["fp_lambda"] for method in sweep}),
-        margins=sorted(set(SWEEP_MARGINS) | {method["margin"] for method in sweep}),
-    )
+    order = study(recipes=RECIPES + QUICK_RECIPES)
     ordered = {cell.name: cells[cell.name] for cell in order if cell.name in cells}
     if unknown := sorted(set(cells) - set(ordered)):
-        raise ValueError(f"{path}: cells outside the grid: {', '.join(unknown)}")
+        raise ValueError(f"{path}: cells outside the study: {', '.join(unknown)}")
     for result in ordered.values():
-        for key in ("seeds", "best_validation_mrr@20", "training"):
+        for key in ("seeds", "best_validation_mrr@20", "validation", "training"):
             result[key] = by_seed(result[key])
     summary["cells"] = ordered
     return summary

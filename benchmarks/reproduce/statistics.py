@@ -1,5 +1,5 @@
 """Numbers computed from collected cells: means and stds over seeds, paired gaps between cells,
-optimizer steps, and the λ x m points compared on their common seeds."""
+optimizer steps and convergence, and the two rules of the study (recipe, CLI default)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from benchmarks.reproduce.grid import GRID_GROUPS
+from benchmarks.reproduce.grid import (
+    DEFAULT_RULE_SEEDS,
+    RECIPE_MARGIN,
+    Cell,
+    Recipe,
+)
 
 
 def mean_std(values: list[dict]) -> tuple[dict, dict]:
@@ -26,15 +31,13 @@ def mean_steps(result: dict) -> float | None:
     return float(np.mean([t["steps"] for t in runs])) if runs else None
 
 
-def runs_at_cap(results: dict) -> tuple[int, int]:
-    """``(runs whose best validation epoch was the last one trained, runs)`` of the grid's trained
-    cells: how many were still improving when the epoch cap stopped them."""
+def runs_at_cap(results: dict, cap: int) -> tuple[int, int]:
+    """``(runs that trained ``cap`` epochs without early stopping, runs)`` of the trained cells:
+    how many the epoch cap stopped instead of convergence."""
     at_cap = total = 0
-    for r in results.values():
+    for r in trained_cells(results):
         runs = list(r.get("training", {}).values())
-        if not runs or r["group"] not in GRID_GROUPS:
-            continue
-        at_cap += sum(t["best_epoch"] == t["epochs"] for t in runs)
+        at_cap += sum(t["epochs"] >= cap and not t["early_stopped"] for t in runs)
         total += len(runs)
     return at_cap, total
 
@@ -97,31 +100,78 @@ def compared(a: dict, b: dict, key: str, describe) -> str:
     return no_seed_in_common(a, b) if gap is None else describe(gap)
 
 
-class SweepPoints(NamedTuple):
-    """The λ x m points' best validation MRR@20: ``per_seed`` ``{(λ, m): {seed: value}}``, the
-    seeds ``common`` to every point, and ``by_point`` ``{(λ, m): mean over the common seeds}``."""
+def choose_recipe(results: dict, candidates: list[Cell]) -> Recipe | None:
+    """The recipe :data:`~benchmarks.reproduce.grid.RECIPE_RULE` picks from the finished candidate
+    cells (seed 0), or None while any candidate has not finished."""
+    runs = {}
+    for cell in candidates:
+        result = results.get(cell.name, {})
+        validation = result.get("best_validation_mrr@20", {}).get("0")
+        training = result.get("training", {}).get("0")
+        if validation is None or training is None:
+            return None
+        runs[cell] = (validation, training["best_epoch"])
+    best = max(validation for validation, _ in runs.values())
+    eligible = [
+        cell for cell, (validation, _) in runs.items() if validation >= best - RECIPE_MARGIN
+    ]
+    return min(eligible, key=lambda cell: (runs[cell][1], cell.recipe.learning_rate)).recipe
 
-    per_seed: dict
-    common: set
-    by_point: dict
 
+class RuleCheck(NamedTuple):
+    """One configuration judged by :data:`~benchmarks.reproduce.grid.DEFAULT_RULE` against
+    Vanilla.
 
-def sweep_points(results: dict) -> SweepPoints:
-    """The :class:`SweepPoints` of the collected sweep cells and the main grid's default cell.
-
-    Each point is the mean over the seeds every point ran, so the default (trained at every seed of
-    the main grid) is not set against points that ran at one seed only.
+    ``gain``: mean paired validation MRR@20 gain over the common seeds; ``standard_error``: the
+    sample std of the paired gains / sqrt(seeds) (None below two seeds); ``skip_gap``: mean paired
+    validation SkipHR@20 difference (negative: fewer skipped items recommended); ``passes``.
     """
-    per_seed = {}
+
+    name: str
+    seeds: int
+    gain: float
+    standard_error: float | None
+    skip_gap: float | None
+    passes: bool
+
+
+def default_rule(results: dict, vanilla: str = "narm-vanilla") -> tuple[str, list[RuleCheck]]:
+    """The CLI default the rule picks from NARM's main cells, and each candidate's check.
+
+    A candidate is judged on the seeds it shares with Vanilla; with fewer than
+    ``DEFAULT_RULE_SEEDS`` it cannot pass. Returns ``("vanilla", checks)`` when none passes, else
+    the passing configuration's cell name with the largest gain.
+    """
+    reference = results.get(vanilla)
+    checks = []
+    if reference is None:
+        return "vanilla", checks
     for name, r in results.items():
-        in_sweep = r["group"] == "sweep" or name == "narm-fp-adametric"
-        if in_sweep and r.get("best_validation_mrr@20"):
-            method = r["config"]["method"]
-            per_seed[(method["fp_lambda"], method["margin"])] = r["best_validation_mrr@20"]
-    common = set.intersection(*(set(v) for v in per_seed.values())) if per_seed else set()
-    by_point = {
-        point: float(np.mean([v[seed] for seed in common]))
-        for point, v in per_seed.items()
-        if common
-    }
-    return SweepPoints(per_seed, common, by_point)
+        if r["backbone"] != "narm" or r["group"] != "main" or name == vanilla:
+            continue
+        common = sorted(set(r["best_validation_mrr@20"]) & set(reference["best_validation_mrr@20"]))
+        if not common:
+            continue
+        gains = np.array(
+            [
+                r["best_validation_mrr@20"][s] - reference["best_validation_mrr@20"][s]
+                for s in common
+            ]
+        )
+        error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else None
+        skips = [
+            r["validation"][s]["skiphr@20"] - reference["validation"][s]["skiphr@20"]
+            for s in common
+            if s in r.get("validation", {}) and s in reference.get("validation", {})
+        ]
+        skip_gap = float(np.mean(skips)) if len(skips) == len(common) else None
+        passes = (
+            len(common) >= DEFAULT_RULE_SEEDS
+            and error is not None
+            and gains.mean() > 2 * error
+            and skip_gap is not None
+            and skip_gap < 0
+        )
+        checks.append(RuleCheck(name, len(common), float(gains.mean()), error, skip_gap, passes))
+    passing = [c for c in checks if c.passes]
+    return (max(passing, key=lambda c: c.gain).name if passing else "vanilla"), checks

@@ -7,16 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.reproduce.grid import (
-    BACKBONE_LABELS,
-    FP_TARGET_WEIGHTS,
-    FP_TERM_CONTROL_WEIGHT,
-    GRID_GROUPS,
-    SWEEP_LAMBDAS,
-    SWEEP_MARGINS,
-    method_cell,
-)
-from benchmarks.reproduce.statistics import SweepPoints, mean_steps
+from benchmarks.reproduce.grid import BACKBONE_LABELS, Recipe
+from benchmarks.reproduce.statistics import RuleCheck, mean_steps
 from fpam_tf.metrics import KS, METRIC_NAMES
 
 TABLE_KEYS = [f"{name}@{k}" for name in METRIC_NAMES for k in KS]
@@ -27,15 +19,21 @@ ABLATION_ROWS = (
     ("w/o metric term (= FP-Simple)", "narm-fp-simple"),
     ("Vanilla", "narm-vanilla"),
 )
+# PROTOCOL §5 beside §5b at K = 20: liked items found, skipped items recommended, the separation.
+SKIP_KEYS = ("hr@20", "mrr@20", "skiphr@20", "skipmrr@20", "separation@20")
+SKIP_HEADERS = ("HR@20", "MRR@20", "SkipHR@20 ↓", "SkipMRR@20 ↓", "HR@20 - SkipHR@20")
 
 
 def cell_value(result: dict, key: str) -> str:
-    """``"mean ± std"`` of one metric (just the mean for a single run)."""
+    """``"mean ± std"`` of one metric (just the mean for a single run; ``-`` where the runs lack
+    it, e.g. results written before PROTOCOL §5b)."""
+    if key not in result["mean"]:
+        return "-"
     mean, std = result["mean"][key], result["std"][key]
     return f"{mean:.2f}" if len(result["seeds"]) == 1 else f"{mean:.2f} ± {std:.2f}"
 
 
-def table2(results: dict, groups=("main",)) -> str:
+def table2(results: dict, groups=("main", "baselines")) -> str:
     """The paper's Table 2 shape: rows backbone x method, columns HR / MRR / NDCG @ 5, 10, 20, 50,
     100."""
     head = "| backbone | method | seeds | " + " | ".join(k.upper() for k in TABLE_KEYS) + " |"
@@ -71,60 +69,103 @@ def ablation_table(results: dict) -> str:
     return small_table(list(ABLATION_ROWS), results)
 
 
-def weight_table(results: dict, weights=FP_TARGET_WEIGHTS) -> str:
-    """NARM, FP-AdaMetric with context all, by FP target weight w (w = 0 is the plain context-all
-    cell), and the no-FP-term control at the CLI default w."""
-    rows = [("w = 0", "narm-fp-adametric-all")]
-    rows += [
-        (f"w = {w:g}", method_cell("narm", "fp-adametric", context="all", weight=w).name)
-        for w in weights
-    ]
-    control = method_cell("narm", "fp-simple", context="all", weight=FP_TERM_CONTROL_WEIGHT)
-    rows.append(
-        (
-            f"w = {FP_TERM_CONTROL_WEIGHT:g} without the FP term (FP-Simple, context all)",
-            control.name,
-        )
-    )
-    return small_table(rows, results)
-
-
-def convergence_table(results: dict) -> str:
-    """Per trained cell of the grid: optimizer steps, best epoch of each seed and the last epoch's
-    validation MRR@20 gain."""
+def skip_table(results: dict) -> str:
+    """Per backbone x method (and baseline): HR@20 and MRR@20 (§5) beside SkipHR@20, SkipMRR@20
+    and the separation (§5b)."""
     lines = [
-        "| backbone | method | steps per run | best epoch (per seed) | "
-        "last epoch's validation MRR@20 gain |",
-        "| --- | --- | ---: | --- | ---: |",
+        "| backbone | method | seeds | " + " | ".join(SKIP_HEADERS) + " |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in SKIP_KEYS) + " |",
     ]
     for r in results.values():
-        runs = list(r.get("training", {}).values())
-        if not runs or r["group"] not in GRID_GROUPS:
+        if r["group"] in ("main", "baselines"):
+            seeds = "-" if r["backbone"] == "baselines" else len(r["seeds"])
+            lines.append(
+                f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | {seeds} | "
+                + " | ".join(cell_value(r, k) for k in SKIP_KEYS)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def recipe_table(results: dict, candidates: list, chosen: Recipe | None) -> str:
+    """The recipe candidates: best validation MRR@20, its epoch, epochs trained, how the run
+    stopped, training time; the chosen one marked."""
+    lines = [
+        "| recipe | best validation MRR@20 | best epoch | epochs trained | stopped by | "
+        "training min | chosen |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for cell in candidates:
+        r = results.get(cell.name)
+        run = (r or {}).get("training", {}).get("0")
+        if run is None:
+            lines.append(f"| {cell.label} | - | - | - | not finished | - | |")
             continue
-        gains = [t["last_epoch_gain"] for t in runs if t["last_epoch_gain"] is not None]
         lines.append(
-            f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | "
-            f"{mean_steps(r):,.0f} | {', '.join(str(t['best_epoch']) for t in runs)} | "
-            f"{f'{np.mean(gains):+.2f}' if gains else '-'} |"
+            f"| {cell.label} | {r['best_validation_mrr@20']['0']:.2f} | {run['best_epoch']} | "
+            f"{run['epochs']} | {'patience' if run['early_stopped'] else 'epoch cap'} | "
+            f"{run['seconds'] / 60:.0f} | {'yes' if cell.recipe == chosen else ''} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def sweep_points_table(points: SweepPoints) -> str:
-    """Validation MRR@20 of the λ x m points (rows λ, columns m), ``-`` where a point is
-    missing."""
-    lambdas = sorted(set(SWEEP_LAMBDAS) | {lam for lam, _ in points.per_seed})
-    margins = sorted(set(SWEEP_MARGINS) | {m for _, m in points.per_seed})
+def default_rule_table(checks: list[RuleCheck], results: dict) -> str:
+    """Each NARM configuration against Vanilla under the default rule."""
     lines = [
-        "| λ \\ m | " + " | ".join(f"{m:g}" for m in margins) + " |",
-        "| --- | " + " | ".join("---:" for _ in margins) + " |",
+        "| configuration | seeds | Δ validation MRR@20 | 2 SE | Δ validation SkipHR@20 | passes |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    for lam in lambdas:
-        values = [
-            f"{points.by_point[(lam, m)]:.2f}" if (lam, m) in points.by_point else "-"
-            for m in margins
-        ]
-        lines.append(f"| {lam:g} | " + " | ".join(values) + " |")
+    for c in checks:
+        error = "-" if c.standard_error is None else f"{2 * c.standard_error:.2f}"
+        skip = "-" if c.skip_gap is None else f"{c.skip_gap:+.2f}"
+        lines.append(
+            f"| {results[c.name]['label']} | {c.seeds} | {c.gain:+.2f} | {error} | {skip} | "
+            f"{'yes' if c.passes else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def variant_table(results: dict) -> str:
+    """NARM under each protocol variant (seed 0) beside the same method under PROTOCOL v2 (seed
+    0), test HR@20 and MRR@20."""
+    lines = [
+        "| method | variant | HR@20 | MRR@20 | MRR@20 under PROTOCOL v2 |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in results.values():
+        if r["group"] != "variants":
+            continue
+        method = r["config"]["method"]["method"]
+        variant = r["config"]["protocol_variant"]
+        standard = results.get(f"narm-{method}", {}).get("seeds", {}).get("0")
+        lines.append(
+            f"| {method} | {variant} | {r['seeds']['0']['hr@20']:.2f} | "
+            f"{r['seeds']['0']['mrr@20']:.2f} | "
+            f"{'-' if standard is None else format(standard['mrr@20'], '.2f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def convergence_table(results: dict) -> str:
+    """Per trained main cell: best epoch and epochs trained of each seed, how many runs early
+    stopping ended, optimizer steps and training minutes per run (the cell's cost)."""
+    lines = [
+        "| backbone | method | best epoch (per seed) | epochs trained (per seed) | "
+        "stopped by patience | steps per run | training min per run |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in results.values():
+        runs = list(r.get("training", {}).values())
+        if not runs or r["group"] != "main":
+            continue
+        stopped = sum(t["early_stopped"] for t in runs)
+        minutes = np.mean([t["seconds"] for t in runs]) / 60
+        lines.append(
+            f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | "
+            f"{', '.join(str(t['best_epoch']) for t in runs)} | "
+            f"{', '.join(str(t['epochs']) for t in runs)} | {stopped} of {len(runs)} | "
+            f"{mean_steps(r):,.0f} | {minutes:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -190,7 +231,7 @@ def bar_chart(results: dict, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    main = {n: r for n, r in results.items() if r["group"] == "main"}
+    main = {n: r for n, r in results.items() if r["group"] in ("main", "baselines")}
     groups = list(dict.fromkeys(r["backbone"] for r in main.values()))
     width = (
         max(len([r for r in main.values() if r["backbone"] == g]) for g in groups) if groups else 1

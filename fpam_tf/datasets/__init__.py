@@ -2,7 +2,7 @@
 :class:`Sessions`.
 
 Entry point: :func:`load`. Readers live in one module per format (``lastfm``, ``spotify``,
-``ratings``, ``synthetic``); ``tfds_base`` holds the TFDS builder base class and
+``ratings``, ``yoochoose``, ``synthetic``); ``tfds_base`` holds the TFDS builder base class and
 ``tfds_builders`` one builder per dataset, each found by name in ``DATASETS``. Adding a dataset is
 one reader module, one builder class and one ``DATASETS.register`` line.
 """
@@ -27,6 +27,12 @@ DATASETS.register(
     "amazon-movies",
     "AmazonMoviesBuilder",
     "Amazon Movies & TV or MovieLens ratings; FP = rating < 2",
+)
+DATASETS.register(
+    "yoochoose",
+    "YoochooseBuilder",
+    "RecSys Challenge 2015 clicks (session-rec files); FP = dwell time < 30 s, the usual "
+    "satisfied-click cut-off (Fox et al. 2005; Kim et al. 2014)",
 )
 DATASETS.register(
     "synthetic", "SyntheticBuilder", "generated listening logs with known skips, no download"
@@ -85,13 +91,14 @@ def load(
         ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
     """
     builder_class = builder_of(name)
-    from fpam_tf.datasets.tfds_base import prepare
+    from fpam_tf.datasets.tfds_base import preparation_lock, prepare
     from fpam_tf.datasets.tfds_builders import make_config
 
     tfds_dir = Path(tfds_dir).expanduser() if tfds_dir is not None else default_tfds_dir()
     config = make_config(name, data_dir, tfds_dir.resolve(), options)
-    builder = builder_class(config=config, data_dir=str(tfds_dir), strict=strict)
-    prepare(builder)
+    with preparation_lock(tfds_dir / builder_class.name):
+        builder = builder_class(config=config, data_dir=str(tfds_dir), strict=strict)
+        prepare(builder)
     bad_rows = builder.bad_row_report()
     if strict:
         bad_rows.raise_first()

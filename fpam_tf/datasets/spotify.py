@@ -1,8 +1,13 @@
-"""Spotify MSSD reader: session logs -> sessions with skip flags (PROTOCOL §1).
+"""Spotify MSSD reader: session logs -> sessions with skip flags and skip grades (PROTOCOL §1).
 
 Input: one log CSV (optionally gzipped, header row, booleans ``true``/``false``) or a directory of
 ``*.csv`` / ``*.csv.gz`` logs, read in name order. Rows of one session may be spread over files and
 out of order: they are grouped by ``session_id`` and sorted by ``session_position``.
+
+The FP flag is the ``skip_field`` column; the skip grade (:mod:`fpam_tf.events`) comes from the
+nested ``skip_1`` / ``skip_2`` / ``skip_3`` columns: 3 if skip_1, else 2 if skip_2, else 1 if
+skip_3, else 0. A log whose header lacks one of them gets grades from its FP flags instead
+(``SessionRecord.grades`` None), and so does a session with rows in such a log.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ SKIP_FIELDS = {
     "skip_3": ("skip_3", False),
     "not_skipped": ("not_skipped", True),
 }
+# The nested columns of the skip grade (see the module docstring).
+GRADE_COLUMNS = ("skip_1", "skip_2", "skip_3")
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 SECONDS_PER_HOUR = 3600
 
@@ -70,10 +77,12 @@ def read_rows(
     source: Path,
     skip_field: str,
     bad_rows: BadRows,
-    rows: dict[str, list[tuple[int, str, bool, int]]],
+    rows: dict[str, list[tuple[int, str, bool, int | None, int]]],
 ) -> None:
-    """Adds ``source``'s rows to ``rows``: session id -> [(position, track, is_fp, hour start
-    time)]."""
+    """Adds ``source``'s rows to ``rows``: session id -> [(position, track, is_fp, skip grade,
+    hour start time)]; the grade is None when the header lacks a column of ``GRADE_COLUMNS``.
+
+    A row whose ``skip_field`` or grade column is not a boolean is a bad row."""
     column, negate = check_skip_field(skip_field)
     with open_text(source) as stream:
         reader = csv.reader(stream)
@@ -90,6 +99,13 @@ def read_rows(
         session_at, position_at, track_at, skip_at, date_at, hour_at = (
             header.index(name) for name in needed
         )
+        has_grades = all(name in header for name in GRADE_COLUMNS)
+        grade_at = [header.index(name) for name in GRADE_COLUMNS] if has_grades else []
+        boolean_at = [skip_at, *grade_at]  # Every boolean column read, for the bad-row report.
+        # Read one by one below (a loop over the columns took a third of the reader's time);
+        # without grades they are never read.
+        skip_1_at, skip_2_at, skip_3_at = grade_at or (skip_at,) * len(GRADE_COLUMNS)
+        get = BOOLEANS.get
         width = len(header)
         day_cache: dict[str, int] = {}
         for row in reader:
@@ -102,16 +118,32 @@ def read_rows(
                     "each row needs one value per header column",
                 )
                 continue
-            flag = BOOLEANS.get(row[skip_at].lower())
-            if flag is None:
+            flag = get(row[skip_at].lower())
+            skips = (
+                (
+                    get(row[skip_1_at].lower()),
+                    get(row[skip_2_at].lower()),
+                    get(row[skip_3_at].lower()),
+                )
+                if has_grades
+                else ()
+            )
+            if flag is None or None in skips:
+                at = next(at for at in boolean_at if row[at].lower() not in BOOLEANS)
+                name = header[at]
                 bad_rows.add(
                     source,
                     reader.line_num,
                     "bad boolean",
-                    f"{column} is {row[skip_at]!r}, not true/false",
-                    f"write {column} as true or false",
+                    f"{name} is {row[at]!r}, not true/false",
+                    f"write {name} as true or false",
                 )
                 continue
+            if has_grades:
+                skip_1, skip_2, skip_3 = skips
+                grade = 3 if skip_1 else 2 if skip_2 else 1 if skip_3 else 0
+            else:
+                grade = None
             try:
                 position = int(row[position_at])
                 hour = int(row[hour_at])
@@ -127,7 +159,7 @@ def read_rows(
                 )
                 continue
             rows.setdefault(row[session_at], []).append(
-                (position, row[track_at], flag != negate, start)
+                (position, row[track_at], flag != negate, grade, start)
             )
 
 
@@ -140,7 +172,7 @@ def read_sessions(
     whole session).
     """
     bad_rows = bad_rows if bad_rows is not None else BadRows()
-    rows: dict[str, list[tuple[int, str, bool, int]]] = {}
+    rows: dict[str, list[tuple[int, str, bool, int | None, int]]] = {}
     for source in sources:
         read_rows(source, skip_field, bad_rows, rows)
     if not rows:
@@ -148,9 +180,15 @@ def read_sessions(
     sessions = []
     for session_id, events in rows.items():
         events.sort(key=lambda event: event[0])
+        grades = [e[3] for e in events]
         sessions.append(
             SessionRecord(
-                session_id, "", events[0][3], [e[1] for e in events], [e[2] for e in events]
+                session_id,
+                "",
+                events[0][4],
+                [e[1] for e in events],
+                [e[2] for e in events],
+                None if None in grades else grades,
             )
         )
     return sessions

@@ -8,7 +8,9 @@ nothing that a later load treats as complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 from pathlib import Path
@@ -71,8 +73,13 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     The prepared dataset's metadata holds the thresholds and the bad-row report.
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Sessions with FP flags (PROTOCOL v1 §1-2)."}
+    # A new version for every change of the stored features: a dataset prepared by older code sits
+    # in its own version folder and is prepared again, not read back wrongly.
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Sessions with FP flags (PROTOCOL v1 §1-2).",
+        "1.1.0": "A skip grade per event (fpam_tf.events), beside its FP flag.",
+    }
     HAS_USERS = True
     # No download checksums: inputs are local. Setting this also skips TFDS's lookup of a checksums
     # file next to the module, which imports the optional package importlib_resources.
@@ -96,6 +103,7 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     "user_id": tfds.features.Text(),
                     "items": tfds.features.Sequence(tfds.features.Text()),
                     "is_fp": tfds.features.Sequence(tfds.features.Scalar(np.bool_)),
+                    "grades": tfds.features.Sequence(tfds.features.Scalar(np.int8)),
                     "start_time": tfds.features.Scalar(np.int64),
                 }
             ),
@@ -145,6 +153,7 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             row_splits=batch["items"].row_splits.numpy().astype(np.int64),
             items=_strings(batch["items"].flat_values.numpy()),
             is_fp=batch["is_fp"].flat_values.numpy().astype(bool),
+            grades=batch["grades"].flat_values.numpy().astype(np.int8),
         )
 
 
@@ -153,9 +162,27 @@ def _strings(values: np.ndarray) -> np.ndarray:
     return np.char.decode(values.astype(bytes), "utf-8") if len(values) else np.zeros(0, dtype=str)
 
 
+@contextlib.contextmanager
+def preparation_lock(folder: Path):
+    """Holds an exclusive lock on ``folder/.prepare.lock`` (created if missing) while in the block.
+
+    Two processes that prepare the same dataset at once (say two runs started together on a fresh
+    cache) would both write it, and the second to finish cannot rename its copy into place. Under
+    the lock the second waits, then finds the dataset complete and reads it back.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def prepare(builder: SessionsBuilder) -> None:
     """Prepares ``builder``'s dataset unless a complete one exists; offline only (no GCS, no
-    downloads)."""
+    downloads). Call it under :func:`preparation_lock`, with a builder made under the lock (a
+    builder reads what exists on disk when it is made)."""
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False),
     )

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from fpam_tf.datasets import builder_of, lastfm, ratings, spotify, synthetic
+from fpam_tf.datasets import builder_of, lastfm, ratings, spotify, synthetic, yoochoose
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.datasets.tfds_base import SessionsBuilder, SessionsConfig, config_name, fingerprint
 from fpam_tf.errors import ConfigError
@@ -52,7 +52,8 @@ class SpotifyConfig(SessionsConfig):
 
 
 class SpotifyBuilder(SessionsBuilder, skip_registration=True):
-    """Spotify MSSD: sessions by session_id, FP = skip_2 (configurable)."""
+    """Spotify MSSD: sessions by session_id, FP = skip_2 (configurable), skip grades from
+    skip_1 / skip_2 / skip_3."""
 
     name = "fpam_spotify"
     BUILDER_CONFIG_CLASS = SpotifyConfig
@@ -94,6 +95,35 @@ class AmazonMoviesBuilder(SessionsBuilder, skip_registration=True):
             ratings.find_source(config.source),
             rating_threshold=config.rating_threshold,
             columns=config.columns,
+            bad_rows=bad_rows,
+        )
+
+
+@dataclasses.dataclass(eq=False)
+class YoochooseConfig(SessionsConfig):
+    """YOOCHOOSE clicks threshold: a click with a shorter dwell time (seconds until the next click
+    of its session) is a false positive."""
+
+    NAME_PARTS: ClassVar[dict[str, str]] = {"dwell_seconds": "dwell"}
+    dwell_seconds: float = 30
+
+
+class YoochooseBuilder(SessionsBuilder, skip_registration=True):
+    """YOOCHOOSE (RSC15) clicks: sessions by SessionId, FP = dwell time < 30 s (configurable)."""
+
+    name = "fpam_yoochoose"
+    BUILDER_CONFIG_CLASS = YoochooseConfig
+    HAS_USERS = False
+
+    @staticmethod
+    def input_files(data_dir) -> list[Path]:
+        return yoochoose.find_sources(data_dir)
+
+    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+        config = self.builder_config
+        return yoochoose.read_sessions(
+            yoochoose.find_sources(config.source),
+            dwell_seconds=config.dwell_seconds,
             bad_rows=bad_rows,
         )
 
@@ -148,6 +178,8 @@ def make_config(name: str, data_dir, tfds_dir: Path, options: dict) -> SessionsC
     thresholds = {**defaults, **options}
     if name == "spotify":
         spotify.check_skip_field(thresholds["skip_field"])
+    if name == "yoochoose":
+        yoochoose.check_dwell_seconds(thresholds["dwell_seconds"])
     if name == "synthetic":
         digest = fingerprint([], {**thresholds, "generator_version": synthetic.GENERATOR_VERSION})
         folder = (

@@ -16,6 +16,8 @@ import tensorflow_recommenders as tfrs
 from fpam_tf.serving.prefix import item_indices, model_features, vocabulary_table
 
 SIGNATURE_INPUT = tf.TensorSpec([None, None], tf.string)
+# A model with a skip head reranks at least this many of the index's best candidates.
+RERANK_CANDIDATES = 100
 
 
 class RecommenderModule(tf.Module):
@@ -26,6 +28,12 @@ class RecommenderModule(tf.Module):
     embedding: every score is 0 and, as ``tf.math.top_k`` breaks ties by the lower index and the
     vocabulary is ordered by descending training frequency, the result is the ``k`` most popular
     training items (minus the skipped ones).
+
+    A model with a skip head (``fp-skiphead``) reranks the best ``max(k, 100)`` unskipped
+    candidates of the index by ``score + log P(not skipped | item)``, what its evaluation ranks
+    over all items (:meth:`~fpam_tf.model.SessionRecommender.ranking_scores`); an item outside
+    those candidates is not served even if that score would have placed it in the top ``k``. For
+    an empty session the candidates are the 100 most popular items, ranked by the head.
 
     Args:
       model: the trained model (Keras 3).
@@ -79,9 +87,15 @@ class RecommenderModule(tf.Module):
         static ``S``, which a serving signature does not have). Slots left when fewer than ``k``
         items remain hold "" with score -inf.
         """
-        fetch = tf.minimum(self.k + tf.shape(skipped_ids)[1], self.num_candidates)
+        depth = self.k if self.model.skip_head is None else max(self.k, RERANK_CANDIDATES)
+        fetch = tf.minimum(depth + tf.shape(skipped_ids)[1], self.num_candidates)
         scores, ids = self.index(e_seq, k=fetch)
         excluded = tf.reduce_any(tf.equal(ids[:, :, None], skipped_ids[:, None, :]), axis=2)
+        if self.model.skip_head is not None:
+            # The candidates are the best `depth` items left once the skipped ones are out.
+            kept = tf.cumsum(tf.cast(tf.logical_not(excluded), tf.int32), axis=1)
+            excluded = tf.logical_or(excluded, kept > depth)
+            scores = scores + self.log_not_skipped(e_seq, ids)
         scores = tf.where(excluded, -np.inf, scores)
         best_scores, best = tf.math.top_k(scores, k=self.k)
         best_ids = tf.gather(ids, best, batch_dims=1)
@@ -89,6 +103,12 @@ class RecommenderModule(tf.Module):
             "item_ids": tf.where(tf.equal(best_scores, -np.inf), "", best_ids),
             "scores": best_scores,
         }
+
+    def log_not_skipped(self, e_seq: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+        """float32 [B, N]: the skip head's ``log P(not skipped)`` of candidates ``ids`` [B, N]."""
+        items = item_indices(self.vocabulary, ids)
+        embeddings = tf.gather(self.model.item_embedding.embeddings, items)
+        return tf.math.log_sigmoid(-self.model.skip_head(e_seq, embeddings, items))
 
     @tf.function(input_signature=[SIGNATURE_INPUT, SIGNATURE_INPUT])
     def serve(self, item_ids, skipped_ids):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from fpam_tf import datasets
+from fpam_tf import datasets, metrics
 from fpam_tf.input_pipeline import BatchOptions, make_dataset
 from fpam_tf.model import build_model
 from fpam_tf.protocol import ProtocolData
+from fpam_tf.protocol_variants import shifted_windows
 from fpam_tf.training.precision import resolve_precision
 from fpam_tf.training.run_dir import RunConfig
 from fpam_tf.windows import Windows
@@ -62,15 +63,18 @@ class Experiment:
         return BatchOptions(
             flags=method.flags,
             fp_items=method.fp_lambda > 0,
+            target_is_fp=method.target_flags,
             fp_target_weight=method.fp_target_weight,
+            grade_weights=method.grade_weights,
             prefix_features=self.model.encoder.prefix_features,
         )
 
     def training_windows(self) -> Windows:
         method = self.config.method
-        return self.data.training_windows(
+        windows = self.data.training_windows(
             context=method.context, fp_targets=method.fp_targets, fp_scope=method.fp_scope
         )
+        return self._as_variant("train", windows)
 
     def training_dataset(self, windows: Windows, epoch: int):
         """Epoch ``epoch``'s batches; the order depends only on (seed, epoch), so a resumed run sees
@@ -84,18 +88,53 @@ class Experiment:
         )
 
     def evaluation_windows(self, split: str) -> Windows:
-        return self.data.evaluation_windows(split, context=self.config.method.context)
+        """PROTOCOL §4's evaluation windows of a split with this method's prefix (or, for a run
+        under a protocol variant, the variant's)."""
+        method = self.config.method
+        own_targets = self.config.protocol_variant == "own-targets" and method.fp_targets
+        windows = self.data.evaluation_windows(
+            split, context=method.context, fp_targets=own_targets
+        )
+        return self._as_variant(split, windows)
 
-    def evaluation_dataset(self, split: str, batch_size: int | None = None):
-        options = dataclasses.replace(self.batch_options, fp_items=False)
-        return make_dataset(
-            self.evaluation_windows(split),
-            batch_size=batch_size or self.config.batch_size,
-            options=options,
+    def _as_variant(self, split: str, windows: Windows) -> Windows:
+        return shifted_windows(
+            self.config.protocol_variant,
+            self.data.splits[split],
+            windows,
+            context=self.config.method.context,
         )
 
-    def evaluate(self, split: str) -> dict:
-        """PROTOCOL §5 metrics (percent) of the current weights on a split."""
+    def skip_windows(self, split: str) -> Windows:
+        """PROTOCOL §5b's skip windows of a split, with this method's prefix."""
+        return self.data.skip_windows(split, context=self.config.method.context)
+
+    def evaluation_dataset(self, split: str, batch_size: int | None = None, *, skips=False):
+        """Batches of ``split``'s evaluation windows, or with ``skips`` its skip windows; every
+        window weighs 1, so evaluation losses compare across methods."""
+        options = dataclasses.replace(
+            self.batch_options,
+            fp_items=False,
+            target_is_fp=False,
+            fp_target_weight=1.0,
+            grade_weights=None,
+        )
+        windows = self.skip_windows(split) if skips else self.evaluation_windows(split)
+        return make_dataset(
+            windows, batch_size=batch_size or self.config.batch_size, options=options
+        )
+
+    def evaluate(self, split: str, *, skip_metrics: bool = False) -> dict:
+        """PROTOCOL §5 metrics (percent) of the current weights on a split, and the loss; with
+        ``skip_metrics`` also §5b's (``skiphr@K``, ``skipmrr@K``, ``separation@K``), one more pass
+        over the split's skip windows."""
+        results = self._ranking(self.evaluation_dataset(split))
+        if skip_metrics:
+            skips = self._ranking(self.evaluation_dataset(split, skips=True))
+            results.update(metrics.skip_metrics(skips, results))
+        return results
+
+    def _ranking(self, dataset) -> dict:
         self.model.reset_metrics()
-        logs = self.model.evaluate(self.evaluation_dataset(split), verbose=0, return_dict=True)
+        logs = self.model.evaluate(dataset, verbose=0, return_dict=True)
         return {k: float(v) for k, v in logs.items()}

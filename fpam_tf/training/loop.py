@@ -91,7 +91,8 @@ def train(
             if summaries is not None:
                 summaries.train_step(progress["global_step"], logs, model.optimizer)
             bar.update(
-                progress["step"], [(k, float(logs[k])) for k in ("loss", "ce_loss", "fp_loss")]
+                progress["step"],
+                [(k, float(logs[k])) for k in ("loss", "ce_loss", "fp_loss", "skip_loss")],
             )
             if checkpoint_steps and progress["step"] % checkpoint_steps == 0:
                 checkpoint()

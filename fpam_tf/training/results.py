@@ -8,38 +8,60 @@ import json
 import numpy as np
 
 from fpam_tf.atomic import write_json_atomic, write_text_atomic
-from fpam_tf.metrics import KS, format_markdown_table
+from fpam_tf.metrics import (
+    KS,
+    METRIC_NAMES,
+    SEPARATION,
+    SKIP_METRIC_NAMES,
+    format_markdown_table,
+)
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.run_dir import RunDir
 
 
 def write_test_results(experiment: Experiment, run_dir: RunDir) -> dict:
-    """Loads the best weights, scores the test split, writes metrics.json and metrics.md."""
+    """Loads the best weights, scores the test split (PROTOCOL §5 and §5b) and the validation
+    split, writes metrics.json and metrics.md.
+
+    ``metrics`` holds the test figures; ``validation`` the same figures of the validation split at
+    the best weights (what a rule choosing between runs may look at: §5b's are never selected on
+    during training).
+    """
     experiment.model.load_weights(run_dir.best_weights)
-    test = experiment.evaluate("test")
+    test = experiment.evaluate("test", skip_metrics=True)
+    validation = experiment.evaluate("validation", skip_metrics=True)
     progress = json.loads(run_dir.progress.read_text()) if run_dir.progress.is_file() else {}
     config = experiment.config
-    metrics = {f"{m}@{k}": round(test[f"{m}@{k}"], 4) for m in ("hr", "mrr", "ndcg") for k in KS}
     result = {
         "dataset": config.dataset,
         "model": config.model,
         "method": config.method.method,
         "split": "test",
         "windows": len(experiment.evaluation_windows("test")),
+        "skip_windows": len(experiment.skip_windows("test")),
         "units": "percent",
         "best_epoch": progress.get("best_epoch"),
         "best_validation_mrr@20": progress.get("best"),
-        "metrics": metrics,
+        "metrics": reported(test),
+        "validation": reported(validation),
         "config": config.to_json(),
     }
     write_json_atomic(run_dir.metrics_json, result)
     title = (
         f"# Test results: {config.model} / {config.method.method} on {config.dataset}\n\n"
-        f"{result['windows']} test windows, best epoch {result['best_epoch']} "
-        f"(validation MRR@20 {result['best_validation_mrr@20']}). Percent, PROTOCOL §5.\n\n"
+        f"{result['windows']} test windows and {result['skip_windows']} skip windows, best "
+        f"epoch {result['best_epoch']} (validation MRR@20 {result['best_validation_mrr@20']}). "
+        "Percent; PROTOCOL §5, and §5b for the skip rows.\n\n"
     )
-    write_text_atomic(run_dir.metrics_md, title + format_markdown_table(metrics) + "\n")
+    write_text_atomic(run_dir.metrics_md, title + format_markdown_table(result["metrics"]) + "\n")
     return result
+
+
+def reported(results: dict) -> dict:
+    """The §5 and §5b figures of :meth:`Experiment.evaluate`'s results (the loss left out),
+    rounded."""
+    names = (*METRIC_NAMES, *SKIP_METRIC_NAMES, SEPARATION)
+    return {f"{m}@{k}": round(results[f"{m}@{k}"], 4) for m in names for k in KS}
 
 
 def projector_embeddings(experiment: Experiment, max_windows: int = 1000):

@@ -64,8 +64,15 @@ def hparams_of(config: RunConfig) -> dict:
         "margin": m.margin,
         "fp_weighting": m.fp_weighting,
         "fp_scope": m.fp_scope,
+        "unlikelihood": m.unlikelihood,
+        "skip_head": m.skip_head,
+        # HParams values are scalars or strings.
+        "grade_weights": (
+            "-" if m.grade_weights is None else ",".join(f"{w:.3g}" for w in m.grade_weights)
+        ),
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
         "seed": config.seed,
         "precision": config.resolved_precision or config.precision,
+        "protocol_variant": config.protocol_variant,
     }

@@ -41,6 +41,8 @@ class RunConfig:
     seed: int = 0
     precision: str = "auto"
     dataset_options: dict = dataclasses.field(default_factory=dict)
+    # PROTOCOL v2 unless a run studies a variant of it (fpam_tf.protocol_variants).
+    protocol_variant: str = "standard"
     # The dtype policy ``precision`` resolved to on the machine that last trained the run (a
     # record: ``auto`` depends on the hardware).
     resolved_precision: str | None = None
@@ -48,14 +50,16 @@ class RunConfig:
     RESUMABLE = ("epochs", "patience", "data_dir", "precision", "resolved_precision")
 
     def validate(self) -> RunConfig:
-        """Checks the dataset, backbone and precision names (in their registries) before anything
-        is written."""
+        """Checks the dataset, backbone, precision and protocol variant names (in their registries)
+        before anything is written."""
         from fpam_tf import backbones, datasets
+        from fpam_tf.protocol_variants import PROTOCOL_VARIANTS
         from fpam_tf.training.precision import PRECISIONS
 
         datasets.DATASETS.get(self.dataset)
         backbones.BACKBONES.get(self.model)
         PRECISIONS.get(self.precision)
+        PROTOCOL_VARIANTS.get(self.protocol_variant)
         return self
 
     def to_json(self) -> dict:

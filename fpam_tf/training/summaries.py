@@ -31,7 +31,7 @@ class RunSummaries:
             return
         tf = self._tf
         with self.train_writer.as_default(step=step):
-            for name in ("loss", "ce_loss", "fp_loss"):
+            for name in ("loss", "ce_loss", "fp_loss", "skip_loss"):
                 tf.summary.scalar(f"loss/{name}", float(logs[name]))
             tf.summary.scalar("learning_rate", float(np.asarray(optimizer.learning_rate)))
 

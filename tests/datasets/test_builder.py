@@ -8,7 +8,7 @@ import pytest
 from dataset_files import write_lines
 
 import fpam_tf.datasets as datasets
-from fpam_tf.datasets import lastfm
+from fpam_tf.datasets import lastfm, spotify
 from fpam_tf.datasets.tfds_base import SessionsBuilder
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SPLITS
@@ -74,6 +74,35 @@ def test_lastfm_load_round_trip(tmp_path):
         assert list(back[record.session_id].items) == list(record.items)
         assert list(back[record.session_id].is_fp) == list(record.is_fp)
         assert back[record.session_id].start_time == record.start_time
+        # Last.fm has no skip depth: an FP's grade is the strongest.
+        assert list(back[record.session_id].grades) == [3 if fp else 0 for fp in record.is_fp]
+
+
+def test_spotify_skip_grades_survive_preparation_and_read_back(tmp_path):
+    header = "session_id,session_position,track_id_clean,skip_1,skip_2,skip_3,hour_of_day,date"
+    # skip_1, skip_2, skip_3 of the grades 0-3 (nested: a shorter play sets the longer flags too).
+    skips = {
+        0: "false,false,false",
+        1: "false,false,true",
+        2: "false,true,true",
+        3: "true,true,true",
+    }
+    rows = [
+        f"s{s:02d},{p},t{(s + p) % 5},{skips[(s + p) % 4]},{s % 24},2018-07-14"
+        for s in range(12)
+        for p in range(1, 5)
+    ]
+    raw = write_lines(tmp_path / "raw" / "log.csv", [header, *rows]).parent
+    records = spotify.read_sessions(spotify.find_sources(raw))
+    prepared = datasets.load("spotify", raw, tfds_dir=tmp_path / "tfds")
+    # A format change is a new TFDS version: a dataset prepared before it is not read back.
+    assert prepared.tfds_path.endswith(f"/{SessionsBuilder.VERSION}")
+    assert all(part.grades.dtype == np.int8 for part in prepared.splits.values())
+    back = {s.session_id: s for part in prepared.splits.values() for s in part.records()}
+    assert {g for r in records for g in r.grades} == {0, 1, 2, 3}
+    for record in records:
+        assert list(back[record.session_id].grades) == list(record.grades)
+        assert list(back[record.session_id].is_fp) == list(record.is_fp)
 
 
 def test_config_name_follows_input_and_thresholds(tmp_path):
@@ -129,7 +158,7 @@ def test_bad_rows_warned_and_strict(tmp_path, caplog):
 
 
 def test_unknown_name_option_and_missing_data(tmp_path):
-    with pytest.raises(ConfigError, match="lastfm, spotify, amazon-movies, synthetic"):
+    with pytest.raises(ConfigError, match="lastfm, spotify, amazon-movies, yoochoose, synthetic"):
         datasets.load("movielens", tmp_path)
     with pytest.raises(ConfigError, match="skip_seconds"):
         datasets.load("lastfm", tmp_path, tfds_dir=tmp_path, skip_secs=3)
@@ -179,3 +208,28 @@ def test_default_tfds_dir(monkeypatch, tmp_path):
     assert datasets.default_tfds_dir() == tmp_path
     monkeypatch.delenv("FPAM_TFDS_DIR")
     assert str(datasets.default_tfds_dir()).endswith(".cache/fpam_tf/tfds")
+
+
+def test_two_processes_preparing_one_dataset_at_once_both_read_it(tmp_path):
+    """Two runs started together on a fresh cache: the second waits for the first's preparation
+    instead of failing to rename its own copy into place."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fpam_tf; from fpam_tf import datasets; "
+        "d = datasets.load('synthetic', tfds_dir=sys.argv[1], num_sessions=300, num_users=30, "
+        "num_items=100); print(sum(len(s) for s in d.splits.values()))"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert outputs[0][0].split()[-1] == outputs[1][0].split()[-1] == "300"

@@ -1,4 +1,4 @@
-"""Spotify MSSD reader: grouping, ordering, skip field, start time, bad rows."""
+"""Spotify MSSD reader: grouping, ordering, skip field, skip grades, start time, bad rows."""
 
 import gzip
 
@@ -8,6 +8,7 @@ from dataset_files import write_lines
 from fpam_tf.datasets import spotify
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.errors import ConfigError, DataError
+from fpam_tf.events import Sessions
 
 HEADER = (
     "session_id,session_position,session_length,track_id_clean,skip_1,skip_2,skip_3,not_skipped,"
@@ -65,6 +66,61 @@ def test_rows_grouped_across_files_and_sorted(tmp_path):
         for s in spotify.read_sessions(spotify.find_sources(tmp_path), skip_field="not_skipped")
     }
     assert negated["s1"] == [False, True, False]
+
+
+def test_skip_grades_come_from_the_nested_skip_columns_whatever_the_fp_flag(tmp_path):
+    path = write_lines(
+        tmp_path / "log.csv",
+        [
+            HEADER,
+            row("s1", 1, "t1"),  # played to the end: grade 0
+            row("s1", 2, "t2", skip_3="true", not_skipped="false"),  # most of it: 1
+            row("s1", 3, "t3", skip_2="true", skip_3="true", not_skipped="false"),  # briefly: 2
+            row(
+                "s1", 4, "t4", skip_1="true", skip_2="true", skip_3="true", not_skipped="false"
+            ),  # at once: 3
+        ],
+    )
+    (session,) = spotify.read_sessions([path])
+    assert list(session.grades) == [0, 1, 2, 3]
+    assert list(session.is_fp) == [False, False, True, True]  # the FP flag is still skip_2
+    (by_skip_3,) = spotify.read_sessions([path], skip_field="skip_3")
+    assert list(by_skip_3.grades) == [0, 1, 2, 3]
+    assert list(by_skip_3.is_fp) == [False, True, True, True]
+
+
+def test_a_log_without_every_skip_column_gets_grades_from_its_fp_flags(tmp_path):
+    header = "session_id,session_position,track_id_clean,skip_2,not_skipped,hour_of_day,date"
+    write_lines(
+        tmp_path / "a.csv",
+        [
+            header,
+            "s1,1,t1,false,true,21,2018-07-14",
+            "s1,2,t2,true,false,21,2018-07-14",
+            "s2,1,u1,false,false,21,2018-07-14",
+        ],
+    )
+    # s2's other row comes from a log with every column: a session's grades are all read or all
+    # derived.
+    write_lines(tmp_path / "b.csv", [HEADER, row("s2", 2, "u2", skip_3="true")])
+    sessions = spotify.read_sessions(spotify.find_sources(tmp_path))
+    by_id = {s.session_id: s for s in sessions}
+    assert by_id["s1"].grades is None and list(by_id["s1"].is_fp) == [False, True]
+    assert by_id["s2"].grades is None
+    assert Sessions.from_records(sessions).grades.tolist() == [0, 3, 0, 0]
+
+
+def test_a_non_boolean_in_a_grade_column_is_a_bad_row(tmp_path):
+    path = write_lines(
+        tmp_path / "log.csv",
+        [HEADER, row("s1", 1, "t1"), row("s1", 2, "t2", skip_3="often"), row("s1", 3, "t3")],
+    )
+    bad_rows = BadRows()
+    (session,) = spotify.read_sessions([path], bad_rows=bad_rows)
+    assert list(session.items) == ["t1", "t3"] and list(session.grades) == [0, 0]
+    report = bad_rows.report()
+    assert report.counts == {"bad boolean": 1}
+    assert report.examples[0].line == 3 and "skip_3 is 'often'" in report.examples[0].problem
 
 
 def test_unknown_skip_field():

@@ -7,6 +7,7 @@ import dataclasses
 import gzip
 from pathlib import Path
 
+from fpam_tf.methods import MethodConfig
 from pipelines.run import Settings, default_run
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
@@ -18,9 +19,11 @@ SPOTIFY_HEADER = (
 
 
 def tiny_settings(tmp_path: Path, **changes) -> Settings:
-    """Settings of a pipeline run on a tiny synthetic log that trains for a few steps."""
+    """Settings of a pipeline run on a tiny synthetic log that trains for a few steps: FP-AdaMetric,
+    so the Evaluator has a Vanilla baseline to compare it with."""
     run = dataclasses.replace(
         default_run(),
+        method=MethodConfig.preset("fp-adametric"),
         dataset="synthetic",
         dataset_options=dict(TINY_SYNTHETIC),
         epochs=1,

@@ -1,5 +1,6 @@
 """The Beam path (ExampleGen + Transform) and the in-memory path (``datasets.load`` +
-``ProtocolData``) give the same splits, vocabulary and window counts (PROTOCOL §2-4)."""
+``ProtocolData``) give the same splits, vocabulary, FP flags, skip grades and window counts
+(PROTOCOL §2-4)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def assert_same(beam_data: ProtocolData, beam_sessions: dict, prepared) -> dict:
         )
         np.testing.assert_array_equal(beam_data.splits[split].items, memory.splits[split].items)
         np.testing.assert_array_equal(beam_data.splits[split].is_fp, memory.splits[split].is_fp)
+        np.testing.assert_array_equal(beam_data.splits[split].grades, memory.splits[split].grades)
     figures = memory.stats(prepared.splits)
     beam_figures = beam_data.stats(prepared.splits)
     assert {k: beam_figures[k] for k in WINDOW_FIGURES} == {k: figures[k] for k in WINDOW_FIGURES}
@@ -123,3 +125,25 @@ def test_parity_on_the_spotify_sample(tmp_path):
         beam_data, beam_sessions, datasets.load("spotify", data_dir, tfds_dir=tmp_path / "tfds")
     )
     assert {k: figures[k] for k in SPOTIFY_SAMPLE_FIGURES} == SPOTIFY_SAMPLE_FIGURES
+
+
+def test_parity_on_a_small_yoochoose_folder(tmp_path):
+    # session-rec's two files, sessions in neither order nor sorted by time within the file: the
+    # dwell times (FP flags) and the sessions must come out as the in-memory reader makes them.
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "clicks"
+    folder.mkdir()
+    for name, first_session in (("x_train_full.txt", 0), ("x_test.txt", 100)):
+        rows = []
+        for session in range(first_session, first_session + 40):
+            time = 1.4e9 + session * 3600.0
+            for _ in range(rng.integers(2, 7)):
+                rows.append(f"{session}\t{rng.integers(1, 30)}\t{time:.3f}")
+                time += float(rng.choice([3.0, 12.5, 45.0, 120.0]))
+        rng.shuffle(rows)
+        (folder / name).write_text("SessionId\tItemId\tTime\n" + "\n".join(rows) + "\n")
+    settings = Settings(run=RunConfig(dataset="yoochoose", data_dir=str(folder)))
+    beam_data, beam_sessions = beam_path(tmp_path, settings)
+    prepared = datasets.load("yoochoose", folder, tfds_dir=tmp_path / "tfds")
+    assert_same(beam_data, beam_sessions, prepared)
+    assert 0 < sum(int(s.is_fp.sum()) for s in prepared.splits.values())

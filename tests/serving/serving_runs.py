@@ -30,7 +30,8 @@ def make_run_dir(
 ) -> RunDir:
     """A run directory whose best weights are those of a freshly initialised model (``seed``).
 
-    The skip-flag embedding (zeros at initialisation) is randomised so that flags change the output.
+    The skip-flag embedding and a skip head's item biases (zeros at initialisation) are randomised
+    so that flags and the head change the output.
     """
     import keras
 
@@ -63,6 +64,10 @@ def make_run_dir(
         recommender.flag_embedding.embeddings.assign(
             np.random.default_rng(seed).normal(0, 0.3, (2, EMBEDDING_DIM))
         )
+    if recommender.skip_head is not None:
+        recommender.skip_head.item_bias.assign(
+            np.random.default_rng(seed + 1).normal(0, 2.0, len(items))
+        )
     save_weights_atomic(recommender, run_dir.best_weights)
     return run_dir
 
@@ -81,8 +86,11 @@ def reference_top_k(
 
     Independent of the serving graph: prefix prepared with the vocabulary's lookup, the skipped
     items removed (positives-only) or flagged, the last ``MAX_PREFIX`` events kept; an empty prefix
-    has a zero embedding; skipped items and padding never ranked; ties keep the lower index.
+    has a zero embedding; skipped items and padding never ranked; ties keep the lower index. A
+    model with a skip head reranks the best ``max(k, 100)`` unskipped items by
+    ``score + log P(not skipped)``.
     """
+    from fpam_tf.serving.module import RERANK_CANDIDATES
     from fpam_tf.windows import MAX_PREFIX
 
     index = {item_id(i): i + 1 for i in range(NUM_ITEMS)}
@@ -114,6 +122,12 @@ def reference_top_k(
         scores = table @ e_seq
         scores[0] = -np.inf
         scores[list(skip_indices)] = -np.inf
+        if model.skip_head is not None:
+            candidates = np.argsort(-scores, kind="stable")[: max(k, RERANK_CANDIDATES)]
+            skip_logits = np.asarray(model.skip_head.all_items(e_seq[None], table))[0]
+            reranked = np.full_like(scores, -np.inf)
+            reranked[candidates] = scores[candidates] - np.logaddexp(0.0, skip_logits[candidates])
+            scores = reranked
         best = np.argsort(-scores, kind="stable")[:k]
         all_ids.append([item_id(i - 1) for i in best])
         all_scores.append(scores[best])

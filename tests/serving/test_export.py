@@ -26,14 +26,19 @@ RTOL, ATOL = 1e-5, 1e-6
 
 @pytest.fixture(
     scope="module",
-    params=[("narm", "all"), ("srgnn", "positives")],
-    ids=["narm-flags", "srgnn-positives"],
+    params=[
+        ("narm", "fp-adametric", "all"),
+        ("srgnn", "fp-adametric", "positives"),
+        ("stamp", "fp-skiphead", None),
+    ],
+    ids=["narm-flags", "srgnn-positives", "stamp-skiphead"],
 )
 def exported(request, tmp_path_factory):
-    """An exported run (NARM with skip flags; SR-GNN on positives-only prefixes), reloaded."""
-    backbone, context = request.param
+    """An exported run (NARM with skip flags; SR-GNN on positives-only prefixes; STAMP with a skip
+    head reranking its candidates), reloaded."""
+    backbone, method, context = request.param
     base = tmp_path_factory.mktemp(f"export-{backbone}")
-    run_dir = make_run_dir(base / "run", model=backbone, context=context)
+    run_dir = make_run_dir(base / "run", model=backbone, method=method, context=context)
     path = export(run_dir, k=K, export_base=base / "models")
     _, model, _, _ = load_model(run_dir)
     return types.SimpleNamespace(
@@ -126,8 +131,12 @@ def test_over_long_sessions_keep_the_last_50_events(exported):
 
 def test_empty_sessions_get_the_most_popular_items(exported):
     """No known item: zero embedding, so scores 0 and vocabulary order (descending training
-    frequency)."""
+    frequency); a skip head reranks those by P(not skipped)."""
     result = serve(exported, [[], ["unknown"], [""]], [[], [], ids(0, 2)])
+    if exported.model.skip_head is not None:
+        wanted = expected(exported, [[], ["unknown"], [""]], [[], [], ids(0, 2)])
+        assert set(wanted[0][0]) <= set(ids(*range(100)))
+        return assert_same(result, wanted)
     np.testing.assert_array_equal(result[0][0], ids(*range(K)))
     np.testing.assert_array_equal(result[0][1], ids(*range(K)))
     np.testing.assert_array_equal(result[0][2], ids(1, *range(3, K + 2)))
