@@ -68,3 +68,30 @@ def test_unknown_dataset_name_is_a_clear_error_without_traceback():
     assert result.returncode == 2
     assert "unknown dataset 'spotfy'" in result.stderr and "spotify" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stats_stdout_is_one_json_object_on_a_first_preparation_too(tmp_path):
+    """TFDS announces a preparation on stdout; that goes to stderr, so ``stats | jq`` works the
+    first time a user runs it."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fpam_tf.data",
+            "stats",
+            "--dataset",
+            "synthetic",
+            "--dataset-option",
+            "num_sessions=200",
+            "--tfds-dir",
+            str(tmp_path / "fresh"),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["sessions"]["train"] == 160
+    assert "Dataset fpam_synthetic downloaded and prepared" in result.stderr

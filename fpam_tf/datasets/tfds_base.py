@@ -13,6 +13,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -182,7 +183,13 @@ def preparation_lock(folder: Path):
 def prepare(builder: SessionsBuilder) -> None:
     """Prepares ``builder``'s dataset unless a complete one exists; offline only (no GCS, no
     downloads). Call it under :func:`preparation_lock`, with a builder made under the lock (a
-    builder reads what exists on disk when it is made)."""
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False),
-    )
+    builder reads what exists on disk when it is made).
+
+    TFDS prints its progress ("Downloading and preparing dataset ...") to stdout; it goes to stderr
+    here, so a command whose stdout is its result (``python -m fpam_tf.data stats | jq``) stays
+    parsable on a dataset's first preparation too.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False),
+        )
