@@ -199,6 +199,33 @@ def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_p
     assert kinds == {"session", "true positive", "false positive"}
 
 
+def test_tensorboard_serves_the_projector_embeddings_of_a_run(finished_run):
+    """TensorBoard started as the CLI suggests (``--logdir <run>/logs``), asked over HTTP what
+    its Projector tab shows."""
+    import urllib.request
+
+    from tensorboard import program
+
+    run_dir, _ = finished_run
+    board = program.TensorBoard()
+    board.configure(
+        argv=[None, "--logdir", str(run_dir.logs), "--port", "0", "--load_fast", "false"]
+    )
+    url = board.launch()
+    deadline, runs = time.monotonic() + 120, []
+    while not runs and time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "data/plugin/projector/runs", timeout=30) as response:
+            runs = json.loads(response.read())
+        time.sleep(0.5)
+    assert runs == ["projector"]
+    with urllib.request.urlopen(
+        url + "data/plugin/projector/info?run=projector", timeout=30
+    ) as response:
+        info = json.loads(response.read())
+    (embedding,) = info["embeddings"]
+    assert embedding["metadataPath"] == "metadata.tsv" and embedding["tensorShape"][0] > 0
+
+
 def test_evaluate_rescores_the_best_checkpoint_identically(finished_run, tfds_dir):
     from fpam_tf import evaluate
 

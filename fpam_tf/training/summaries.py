@@ -81,6 +81,16 @@ class RunSummaries:
         embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
         embedding.metadata_path = "metadata.tsv"
         projector.visualize_embeddings(str(out), config)
+        # TensorBoard's projector looks for its config in the folders of *runs*, and a folder is a
+        # run only if it holds an event file: without one, `--logdir <run>/logs` (or `runs`) shows
+        # "No checkpoint was found".
+        with tf.summary.create_file_writer(str(out)).as_default():
+            tf.summary.text(
+                "projector",
+                f"{n} test windows: session embeddings, their true-positive targets and their "
+                f"sessions' {len(fp)} FP items (the paper's Figure 3); see the Projector tab.",
+                step=0,
+            )
         return out
 
     def close(self) -> None:
