@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from fpam_tf.datasets.badrows import BadRows
-from fpam_tf.datasets.sources import existing_path, open_text, require_nonempty
+from fpam_tf.datasets.sources import CheckedText, existing_path, open_text, require_nonempty
 from fpam_tf.errors import DataError
 from fpam_tf.events import SessionRecord
 
@@ -57,10 +56,8 @@ def _open_lines(source: Path) -> Iterator[tuple[str, TextIO]]:
             member = next((m for m in tar.getmembers() if m.name.endswith(TSV_NAME)), None)
             if member is None:
                 raise DataError(f"the archive holds no {TSV_NAME}", path=source, fix=FIX)
-            stream = io.TextIOWrapper(
-                tar.extractfile(member), encoding="utf-8", errors="replace", newline=""
-            )
-            yield f"{source}[{member.name}]", stream
+            name = f"{source}[{member.name}]"
+            yield name, CheckedText(tar.extractfile(member), name)
     else:
         with open_text(source) as stream:
             yield str(source), stream
