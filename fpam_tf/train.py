@@ -13,6 +13,7 @@ A run killed at any point continues from its last checkpoint when started again 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import fpam_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
@@ -47,6 +48,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--export-base", default="saved_models", help="TF Serving model base folder for --export"
     )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="warm start from an earlier run's best weights (same backbone and sizes): items in "
+        "both vocabularies keep their embeddings, new items start fresh, dropped ones go; the run "
+        "records it in config.json and warm_start.json",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -57,6 +66,10 @@ def main(argv=None):
 
     args = parser().parse_args(argv)
     config = run_config_from_args(args)
+    if args.init_from is not None:
+        source = RunDir(Path(args.init_from).expanduser().resolve())
+        source.read_config()  # a ConfigError now, before anything is written, if it is no run
+        config = dataclasses.replace(config, init_from=str(source.path))
     run_dir = RunDir(
         args.run_dir
         or Path("runs") / f"{config.dataset}-{config.model}-{config.method.method}-s{config.seed}"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from fpam_tf.atomic import write_json_atomic
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.loop import train
 from fpam_tf.training.precision import resolve_precision
 from fpam_tf.training.results import projector_embeddings, write_test_results
 from fpam_tf.training.run_dir import RunConfig, RunDir
+from fpam_tf.training.warm_start import warm_start
 
 
 def run(
@@ -33,6 +35,18 @@ def run(
     experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data)
     experiment.data.items.save(run_dir.vocabulary)
     experiment.data.users.save(run_dir.users)
+    if config.init_from is not None and not run_dir.latest_weights.is_file():
+        # A fresh run only: a resumed one continues from its own checkpoint.
+        record = warm_start(
+            experiment.model, RunDir(config.init_from), experiment.data.items, experiment.data.users
+        )
+        write_json_atomic(run_dir.path / "warm_start.json", record)
+        if verbose:
+            items = record["items"]
+            print(
+                f"Warm start from {record['from']}: {items['kept']} items kept, {items['new']} "
+                f"new, {items['dropped']} dropped; {len(record['fresh'])} variable(s) start fresh"
+            )
     summaries = RunSummaries(run_dir.logs)
     try:
         train(
@@ -75,4 +89,5 @@ def hparams_of(config: RunConfig) -> dict:
         "seed": config.seed,
         "precision": config.resolved_precision or config.precision,
         "protocol_variant": config.protocol_variant,
+        "init_from": config.init_from or "-",
     }

@@ -43,6 +43,8 @@ class RunConfig:
     dataset_options: dict = dataclasses.field(default_factory=dict)
     # PROTOCOL v2 unless a run studies a variant of it (fpam_tf.protocol_variants).
     protocol_variant: str = "standard"
+    # The run directory whose best weights initialised this run (warm start), or None.
+    init_from: str | None = None
     # The dtype policy ``precision`` resolved to on the machine that last trained the run (a
     # record: ``auto`` depends on the hardware).
     resolved_precision: str | None = None
