@@ -1,13 +1,17 @@
 """Ratings-log reader (dataset ``amazon-movies``): (user, item, rating, timestamp) -> daily sessions
 (PROTOCOL §1).
 
-Accepted files, detected from the first line:
+Accepted files, detected from the first line (not from the file name): fields separated by ``::``,
+a tab or a comma; a header when the first line names the four columns, else none.
 - Amazon ratings-only CSV, no header: ``user,item,rating,timestamp`` (``columns`` reorders, e.g.
   ``item,user,rating,timestamp``);
-- MovieLens ``ratings.csv`` (header ``userId,movieId,rating,timestamp``) or any CSV whose header
-  names the four columns (``user``/``userId``/``user_id``/``reviewerID``,
-  ``item``/``movieId``/``asin``/...);
-- MovieLens ``ratings.dat`` (``UserID::MovieID::Rating::Timestamp``).
+- MovieLens ``ratings.csv`` (header ``userId,movieId,rating,timestamp``) or any CSV / TSV whose
+  header names the four columns (``user``/``userId``/``user_id``/``reviewerID``,
+  ``item``/``movieId``/``asin``/...), in any order, among other columns;
+- MovieLens 100K ``u.data`` (tab-separated, no header, ``user item rating timestamp``);
+- MovieLens ``ratings.dat`` (``UserID::MovieID::Rating::Timestamp``);
+- RecBole atomic files (``*.inter``: tab-separated, typed header ``user_id:token
+  item_id:token rating:float timestamp:float``).
 A session is one user's ratings on one UTC calendar day, ordered by timestamp (ties keep file
 order); an event is FP when its rating is below ``rating_threshold``. Millisecond timestamps are
 recognised.
@@ -28,11 +32,17 @@ from fpam_tf.events import SessionRecord
 # The 2014 ratings-only file is user-first (``user,item,rating,timestamp``), the default column
 # order.
 URL = "http://snap.stanford.edu/data/amazon/productGraph/categoryFiles/ratings_Movies_and_TV.csv"
-FILE_NAMES = ("ratings_Movies_and_TV.csv", "Movies_and_TV.csv", "ratings.csv", "ratings.dat")
+FILE_NAMES = (
+    "ratings_Movies_and_TV.csv",
+    "Movies_and_TV.csv",
+    "ratings.csv",
+    "ratings.dat",
+    "u.data",
+)
 FIX = (
     f"download the Amazon Movies & TV ratings-only file {URL} "
     "(or a MovieLens ratings.csv / ratings.dat), "
-    f"put it in a directory as one of {', '.join(FILE_NAMES)} "
+    f"put it in a directory as one of {', '.join(FILE_NAMES)} (or a RecBole *.inter file) "
     "and pass that directory (or the file) as "
     "--data-dir / data_dir"
 )
@@ -54,6 +64,7 @@ def find_source(data_dir) -> Path:
     path = existing_path(data_dir, what="ratings file", fix=FIX)
     if path.is_dir():
         found = [path / name for name in FILE_NAMES if (path / name).is_file()]
+        found += sorted(path.glob("*.inter"))
         if not found:
             raise DataError(
                 f"none of {', '.join(FILE_NAMES)} in this directory", path=path, fix=FIX
@@ -76,7 +87,8 @@ def column_positions(columns: str) -> tuple[int, int, int, int]:
 def _header_positions(header: list[str]) -> tuple[int, int, int, int] | None:
     """Positions of (user, item, rating, timestamp) named by a header row, or None when it is not a
     header."""
-    lowered = [name.strip().lower() for name in header]
+    # RecBole's atomic files type their columns: ``user_id:token``.
+    lowered = [name.strip().lower().split(":")[0] for name in header]
     positions = []
     for field in FIELDS:
         matches = [i for i, name in enumerate(lowered) if name in HEADER_NAMES[field]]
@@ -87,24 +99,25 @@ def _header_positions(header: list[str]) -> tuple[int, int, int, int] | None:
 
 
 def _rows(source: Path, columns: str):
-    """Yields (line number, fields, positions) of the data rows, after detecting the format from the
-    first line."""
+    """Yields (line number, fields, positions, width) of the data rows, after detecting the format
+    from the first line; ``width`` is the number of fields a row must have."""
     with open_text(source) as stream:
         first = stream.readline()
         stream.seek(0)
         if "::" in first:
             positions = column_positions("user,item,rating,timestamp")
             for line_number, line in enumerate(stream, start=1):
-                yield line_number, line.rstrip("\r\n").split("::"), positions
+                yield line_number, line.rstrip("\r\n").split("::"), positions, len(FIELDS)
             return
-        reader = csv.reader(stream)
+        reader = csv.reader(stream, delimiter="\t" if "\t" in first else ",")
         header = next(reader, [])
         positions = _header_positions(header)
+        width = len(header)
         if positions is None:
-            positions = column_positions(columns)
-            yield reader.line_num, header, positions
+            positions, width = column_positions(columns), len(FIELDS)
+            yield reader.line_num, header, positions, width
         for row in reader:
-            yield reader.line_num, row, positions
+            yield reader.line_num, row, positions, width
 
 
 def read_ratings(
@@ -113,16 +126,17 @@ def read_ratings(
     """Per user, (timestamps in seconds, items, ratings) in file order; malformed rows go to
     ``bad_rows``."""
     ratings: dict[str, tuple[list[int], list[str], list[float]]] = {}
-    for line_number, row, (user_at, item_at, rating_at, time_at) in _rows(source, columns):
+    for line_number, row, positions, width in _rows(source, columns):
+        user_at, item_at, rating_at, time_at = positions
         if not row or row == [""]:
             continue
-        if len(row) != len(FIELDS):
+        if len(row) != width:
             bad_rows.add(
                 source,
                 line_number,
                 "wrong column count",
-                f"expected {len(FIELDS)} fields, found {len(row)}",
-                "each row must be user, item, rating, timestamp",
+                f"expected {width} fields, found {len(row)}",
+                "each row must be user, item, rating, timestamp (or one value per header column)",
             )
             continue
         try:

@@ -84,3 +84,44 @@ def test_missing_and_empty(tmp_path):
     (tmp_path / "ratings.csv").write_text("")
     with pytest.raises(DataError, match="empty"):
         ratings.find_source(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, lines",
+    [
+        ("u.data", [f"1\t31\t2\t{T0}", f"1\t1029\t1\t{T0 + 60}", f"1\t7\t4\t{T0 + 90}"]),
+        ("ratings.dat", [f"1::31::2::{T0}", f"1::1029::1::{T0 + 60}", f"1::7::4::{T0 + 90}"]),
+        (
+            "ratings.csv",
+            ["userId,movieId,rating,timestamp", f"1,31,2,{T0}", f"1,1029,1,{T0 + 60}"]
+            + [f"1,7,4,{T0 + 90}"],
+        ),
+        (
+            "ml-100k.inter",
+            ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+            + [f"1\t31\t2\t{T0}", f"1\t1029\t1\t{T0 + 60}", f"1\t7\t4\t{T0 + 90}"],
+        ),
+        (
+            "extra_columns.tsv",
+            ["timestamp\tmovieId\tgenre\tuserId\trating"]
+            + [f"{T0}\t31\tx\t1\t2", f"{T0 + 60}\t1029\ty\t1\t1", f"{T0 + 90}\t7\tz\t1\t4"],
+        ),
+        ("amazon.csv", [f"1,31,2,{T0}", f"1,1029,1,{T0 + 60}", f"1,7,4,{T0 + 90}"]),
+    ],
+)
+def test_every_common_ratings_format_reads_the_same_sessions_whatever_its_name(
+    tmp_path, name, lines
+):
+    # Detected from the content: the same rows under a neutral name read the same.
+    for path in (write_lines(tmp_path / name, lines), write_lines(tmp_path / "data.txt", lines)):
+        (session,) = ratings.read_sessions(path)
+        assert session.user_id == "1" and list(session.items) == ["31", "1029", "7"]
+        assert list(session.is_fp) == [False, True, False]
+
+
+def test_a_folder_with_a_recbole_inter_file_is_found(tmp_path):
+    write_lines(
+        tmp_path / "ml" / "ml-100k.inter",
+        ["user_id:token\titem_id:token\trating:float\ttimestamp:float", f"1\t31\t2\t{T0}"],
+    )
+    assert ratings.find_source(tmp_path / "ml").name == "ml-100k.inter"
