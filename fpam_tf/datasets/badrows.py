@@ -85,6 +85,19 @@ class BadRows:
     def report(self) -> BadRowReport:
         return BadRowReport(dict(self._counts), tuple(self._examples))
 
+    def no_valid_rows(self, path, fix: str) -> DataError:
+        """The error of a file with no row to read: every row was malformed (the first three
+        named, with what was expected and what was found), or there were none."""
+        total = sum(self._counts.values())
+        if not total:
+            return DataError("no valid rows: the file holds no data rows", path=path, fix=fix)
+        first = "; ".join(f"line {row.line}: {row.problem}" for row in self._examples[:3])
+        return DataError(
+            f"no valid rows: all {total} rows are malformed. The first: {first}",
+            path=path,
+            fix=fix,
+        )
+
 
 def warn_bad_rows(name: str, report: BadRowReport) -> None:
     """Logs the report as one warning paragraph on stderr (nothing when there were no bad rows)."""

@@ -143,7 +143,7 @@ def read_sessions(
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     plays = read_plays(source, bad_rows)
     if not plays:
-        raise DataError("no valid rows", path=source, fix=FIX)
+        raise bad_rows.no_valid_rows(source, FIX)
     sessions: list[SessionRecord] = []
     for user, (times, items) in plays.items():
         sessions.extend(

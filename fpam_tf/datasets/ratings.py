@@ -203,7 +203,7 @@ def read_sessions(
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     ratings = read_ratings(source, columns, bad_rows)
     if not ratings:
-        raise DataError("no valid rows", path=source, fix=FIX)
+        raise bad_rows.no_valid_rows(source, FIX)
     sessions: list[SessionRecord] = []
     for user, (times, items, values) in ratings.items():
         sessions.extend(

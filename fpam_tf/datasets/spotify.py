@@ -176,7 +176,7 @@ def read_sessions(
     for source in sources:
         read_rows(source, skip_field, bad_rows, rows)
     if not rows:
-        raise DataError("no valid rows", path=sources[0], fix=FIX)
+        raise bad_rows.no_valid_rows(sources[0], FIX)
     sessions = []
     for session_id, events in rows.items():
         events.sort(key=lambda event: event[0])

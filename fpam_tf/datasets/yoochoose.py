@@ -179,5 +179,5 @@ def read_sessions(
     for source in sources:
         read_clicks(source, bad_rows, session_ids, item_ids, times)
     if not session_ids:
-        raise DataError("no valid rows", path=sources[0], fix=FIX)
+        raise bad_rows.no_valid_rows(sources[0], FIX)
     return click_sessions(session_ids, item_ids, times, dwell_seconds=dwell_seconds)

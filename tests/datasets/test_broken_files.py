@@ -99,3 +99,19 @@ def test_the_cli_prints_the_error_without_a_traceback_and_prepares_nothing(tmp_p
     # the load path says the same
     with pytest.raises(DataError, match="truncated"):
         datasets.load("spotify", tmp_path / "logs", tfds_dir=tmp_path / "tfds2")
+
+
+def test_a_file_whose_rows_all_fail_shows_the_first_three_with_what_was_expected(tmp_path):
+    rows = ["a,b,c", "d,e,f", "g,h,i", "j,k,l"]
+    for name, read in {
+        "ratings.csv": lambda p: ratings.read_sessions(p),
+        "plays.tsv": lambda p: lastfm.read_sessions(p),
+    }.items():
+        path = tmp_path / name
+        path.write_text("\n".join(rows) + "\n")
+        with pytest.raises(DataError) as error:
+            read(path)
+        message = str(error.value)
+        assert "no valid rows: all 4 rows are malformed" in message and str(path) in message
+        assert "line 1:" in message and "line 3:" in message and "line 4:" not in message
+        assert "expected" in message and error.value.fix
