@@ -1,10 +1,15 @@
-"""``python -m fpam_tf.recommend``: the next items of one session from an exported model
-(newest version).
+"""``python -m fpam_tf.recommend``: the next items of a session, or of every session of a JSON
+Lines file, from an exported model (newest version).
 
-Example::
+Examples::
 
     python -m fpam_tf.recommend --model saved_models/spotify-narm-fpam \\
         --items t_1,t_2,t_3 --skipped t_3 --k 10
+    python -m fpam_tf.recommend --model saved_models/spotify-narm-fpam --sessions sessions.jsonl
+
+A sessions file holds one JSON object per line, ``{"items": [...], "skipped": [...]}``
+(``skipped`` optional); the answers go to stdout as one JSON line per session, ``{"items": [...],
+"scores": [...]}``, in order, written batch by batch as they are scored (``-`` reads stdin).
 
 Loads the SavedModel with plain TensorFlow (no model code), as TF Serving would.
 """
@@ -12,12 +17,13 @@ Loads the SavedModel with plain TensorFlow (no model code), as TF Serving would.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import fpam_tf  # noqa: F401  (quiet TensorFlow start-up)
 from fpam_tf.cli import user_errors
-from fpam_tf.errors import ConfigError
+from fpam_tf.errors import ConfigError, DataError
 
 
 def version_dir(model: Path) -> Path:
@@ -31,9 +37,8 @@ def version_dir(model: Path) -> Path:
     return latest_version(model)
 
 
-def recommend(model: Path, items: list[str], skipped: list[str], k: int) -> list[tuple[str, float]]:
-    """The ``k`` best next items of the session ``items`` (skipped ones excluded), as
-    ``(id, score)`` pairs.
+def load_signature(model: Path, k: int):
+    """The export's ``serving_default`` signature, after checking ``k`` against the export's.
 
     Raises:
       ConfigError: no exported model at ``model``, or ``k`` above the export's ``k``.
@@ -47,11 +52,107 @@ def recommend(model: Path, items: list[str], skipped: list[str], k: int) -> list
             f"--k {k} is outside 1..{exported_k} (the model was exported with --k {exported_k}; "
             "re-export with a larger --k for more)"
         )
-    result = serve(
-        item_ids=tf.constant([items or [""]]), skipped_ids=tf.constant([skipped or [""]])
-    )
-    ids = [i.decode() for i in result["item_ids"].numpy()[0, :k]]
-    return [(i, float(s)) for i, s in zip(ids, result["scores"].numpy()[0, :k]) if i]
+    return serve
+
+
+def recommend_batch(
+    serve, sessions: list[list[str]], skipped: list[list[str]], k: int
+) -> list[list[tuple[str, float]]]:
+    """The ``k`` best next items of each session (its skipped ones excluded), as ``(id, score)``
+    pairs."""
+    import tensorflow as tf
+
+    def padded(rows):
+        width = max([len(row) for row in rows] + [1])
+        return tf.constant([row + [""] * (width - len(row)) for row in rows])
+
+    result = serve(item_ids=padded(sessions), skipped_ids=padded(skipped))
+    ids, scores = result["item_ids"].numpy()[:, :k], result["scores"].numpy()[:, :k]
+    return [
+        [(i.decode(), float(s)) for i, s in zip(row_ids, row_scores) if i]
+        for row_ids, row_scores in zip(ids, scores)
+    ]
+
+
+def recommend(model: Path, items: list[str], skipped: list[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` best next items of the session ``items`` (skipped ones excluded), as
+    ``(id, score)`` pairs.
+
+    Raises:
+      ConfigError: no exported model at ``model``, or ``k`` above the export's ``k``.
+    """
+    return recommend_batch(load_signature(model, k), [items], [skipped], k)[0]
+
+
+SESSIONS_FIX = (
+    'write one JSON object per line: {"items": ["id1", "id2"], "skipped": ["id2"]} '
+    "(skipped is optional)"
+)
+
+
+def read_sessions_file(stream, name: str):
+    """Yields ``(items, skipped)`` of each non-blank line of a JSON Lines stream.
+
+    Raises:
+      DataError: a line that is not such an object, with its line number.
+    """
+    for line_number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            session = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(
+                f"not JSON ({error.msg}): {line.strip()[:80]!r}",
+                path=name,
+                line=line_number,
+                fix=SESSIONS_FIX,
+            ) from None
+        items = session.get("items") if isinstance(session, dict) else None
+        skipped = session.get("skipped", []) if isinstance(session, dict) else None
+        if not _string_list(items) or not _string_list(skipped):
+            raise DataError(
+                f'expected an object with an "items" list of strings, found {line.strip()[:80]!r}',
+                path=name,
+                line=line_number,
+                fix=SESSIONS_FIX,
+            )
+        yield items, skipped
+
+
+def _string_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(i, str) for i in value)
+
+
+def recommend_file(model: Path, stream, name: str, k: int, out, batch_size: int = 256) -> int:
+    """Scores every session of a JSON Lines ``stream`` and writes one JSON line per session to
+    ``out``, batch by batch (flushed), so a long file streams. Returns the number of sessions; a
+    bad line raises :class:`DataError` after the sessions before it are written."""
+    serve = load_signature(model, k)
+    count, batch = 0, []
+
+    def flush():
+        nonlocal count
+        answers = recommend_batch(serve, [b[0] for b in batch], [b[1] for b in batch], k)
+        for answer in answers:
+            out.write(
+                json.dumps({"items": [i for i, _ in answer], "scores": [s for _, s in answer]})
+            )
+            out.write("\n")
+        out.flush()
+        count += len(batch)
+        batch.clear()
+
+    try:
+        for session in read_sessions_file(stream, name):
+            batch.append(session)
+            if len(batch) == batch_size:
+                flush()
+    finally:
+        # The sessions read before a bad line are answered before its error.
+        if batch:
+            flush()
+    return count
 
 
 def unknown_ids(model: Path, ids: list[str]) -> list[str]:
@@ -75,8 +176,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", required=True, help="<export-base>/<name> (newest version) or a version folder"
     )
-    p.add_argument(
-        "--items", required=True, help="the session so far, comma-separated item ids, oldest first"
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--items", help="the session so far, comma-separated item ids, oldest first")
+    which.add_argument(
+        "--sessions",
+        metavar="FILE.jsonl",
+        help='score every session of a JSON Lines file ({"items": [...], "skipped": [...]} per '
+        "line; - for stdin); one JSON line of ids and scores per session goes to stdout",
     )
     p.add_argument(
         "--skipped",
@@ -88,9 +194,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 @user_errors
-def main(argv=None) -> list[tuple[str, float]]:
+def main(argv=None):
     args = parser().parse_args(argv)
     model = Path(args.model)
+    if args.sessions is not None:
+        if args.sessions == "-":
+            return recommend_file(model, sys.stdin, "<stdin>", args.k, sys.stdout)
+        path = Path(args.sessions)
+        if not path.is_file():
+            raise DataError("sessions file not found", path=path, fix=SESSIONS_FIX)
+        with open(path, encoding="utf-8") as stream:
+            return recommend_file(model, stream, str(path), args.k, sys.stdout)
     items, skipped = split_ids(args.items), split_ids(args.skipped)
     results = recommend(model, items, skipped, args.k)
     unknown = unknown_ids(model, items + skipped)

@@ -198,3 +198,29 @@ def test_recommend_cli_errors(exported, tmp_path, capsys):
         with pytest.raises(SystemExit):
             recommend_cli.main(argv)
         assert message in capsys.readouterr().err
+
+
+def test_recommend_cli_scores_a_jsonl_file_of_sessions_line_by_line(exported, tmp_path, capsys):
+    run_dir, path = exported
+    lines = [json.dumps({"items": s, "skipped": k}) for s, k in zip(SESSIONS, SKIPPED)]
+    lines.insert(1, "")  # blank lines are skipped
+    sessions = tmp_path / "sessions.jsonl"
+    sessions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    count = recommend_cli.main(["--model", str(path), "--sessions", str(sessions), "--k", "5"])
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert count == len(answers) == len(SESSIONS)
+    _, model, _, _ = load_model(run_dir)
+    ids, scores = reference_top_k(model, SESSIONS, SKIPPED, k=5, positives_only=False)
+    for answer, want_ids, want_scores in zip(answers, ids, scores):
+        assert answer["items"] == list(want_ids)
+        np.testing.assert_allclose(answer["scores"], want_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_a_bad_line_of_a_sessions_file_is_named(exported, tmp_path, capsys):
+    sessions = tmp_path / "sessions.jsonl"
+    sessions.write_text('{"items": ["a"]}\n{"items": "a,b"}\n', encoding="utf-8")
+    with pytest.raises(SystemExit):
+        recommend_cli.main(["--model", str(exported[1]), "--sessions", str(sessions)])
+    captured = capsys.readouterr()
+    assert f'{sessions}:2: expected an object with an "items" list of strings' in captured.err
+    assert json.loads(captured.out.splitlines()[0])["items"]  # the line before it was answered
