@@ -199,9 +199,9 @@ def test_tensorboard_logs_hold_loss_terms_learning_rate_validation_hparams_and_p
     assert kinds == {"session", "true positive", "false positive"}
 
 
-def test_tensorboard_serves_the_projector_embeddings_of_a_run(finished_run):
-    """TensorBoard started as the CLI suggests (``--logdir <run>/logs``), asked over HTTP what
-    its Projector tab shows."""
+def test_tensorboard_serves_the_projector_scalars_and_hparams_of_a_run(finished_run):
+    """TensorBoard started as the CLI suggests (``--logdir <run>/logs``) on 127.0.0.1, asked over
+    HTTP what its Projector, Scalars and HParams tabs show."""
     import urllib.request
 
     from tensorboard import program
@@ -209,21 +209,45 @@ def test_tensorboard_serves_the_projector_embeddings_of_a_run(finished_run):
     run_dir, _ = finished_run
     board = program.TensorBoard()
     board.configure(
-        argv=[None, "--logdir", str(run_dir.logs), "--port", "0", "--load_fast", "false"]
+        argv=[
+            None,
+            "--logdir",
+            str(run_dir.logs),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--load_fast",
+            "false",
+        ]
     )
     url = board.launch()
-    deadline, runs = time.monotonic() + 120, []
-    while not runs and time.monotonic() < deadline:
-        with urllib.request.urlopen(url + "data/plugin/projector/runs", timeout=30) as response:
-            runs = json.loads(response.read())
+
+    def get(path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    deadline, runs, listing = time.monotonic() + 120, [], {}
+    while time.monotonic() < deadline:
+        runs, listing = get("data/plugin/projector/runs"), get("data/plugins_listing")
+        if runs and listing["projector"]["enabled"]:
+            break
         time.sleep(0.5)
     assert runs == ["projector"]
-    with urllib.request.urlopen(
-        url + "data/plugin/projector/info?run=projector", timeout=30
-    ) as response:
-        info = json.loads(response.read())
-    (embedding,) = info["embeddings"]
+    assert all(listing[name]["enabled"] for name in ("projector", "scalars", "hparams"))
+    (embedding,) = get("data/plugin/projector/info?run=projector")["embeddings"]
     assert embedding["metadataPath"] == "metadata.tsv" and embedding["tensorShape"][0] > 0
+    experiment = get("data/plugin/hparams/experiment", {"experimentName": ""})
+    assert {"method", "model", "protocol_variant", "init_from"} <= {
+        h["name"] for h in experiment["hparamInfos"]
+    }
+    assert {"test/mrr@20", "test/skiphr@20"} <= {
+        m["name"]["tag"] for m in experiment["metricInfos"]
+    }
 
 
 def test_evaluate_rescores_the_best_checkpoint_identically(finished_run, tfds_dir):
