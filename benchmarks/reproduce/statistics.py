@@ -33,10 +33,11 @@ def mean_steps(result: dict) -> float | None:
 
 def runs_at_cap(results: dict, cap: int) -> tuple[int, int]:
     """``(runs that trained ``cap`` epochs without early stopping, runs)`` of the trained cells:
-    how many the epoch cap stopped instead of convergence."""
+    how many the epoch cap stopped instead of convergence. A run shown under two cells (the chosen
+    recipe's) counts once."""
     at_cap = total = 0
     for r in trained_cells(results):
-        runs = list(r.get("training", {}).values())
+        runs = [t for t in r.get("training", {}).values() if not t.get("reused")]
         at_cap += sum(t["epochs"] >= cap and not t["early_stopped"] for t in runs)
         total += len(runs)
     return at_cap, total
