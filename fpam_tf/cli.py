@@ -43,7 +43,7 @@ def user_errors(main):
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, tfds_dir: bool = True) -> None:
     """``--dataset``, ``--data-dir``, ``--dataset-option`` and (for commands that prepare TFDS
-    datasets) ``--tfds-dir``."""
+    datasets) ``--tfds-dir`` and ``--verbose``."""
     parser.add_argument(
         "--dataset",
         default="synthetic",
@@ -58,6 +58,11 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, tfds_dir: bool = T
             default=None,
             help="where prepared TFDS datasets live "
             "(default: $FPAM_TFDS_DIR or ~/.cache/fpam_tf/tfds)",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show TFDS's own output while preparing a dataset (progress bars, messages)",
         )
     parser.add_argument(
         "--dataset-option",

@@ -36,9 +36,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def stats(name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options) -> dict:
+def stats(
+    name: str,
+    data_dir=None,
+    *,
+    tfds_dir=None,
+    strict: bool = False,
+    verbose: bool = False,
+    **options,
+) -> dict:
     """The PROTOCOL figures of a dataset, with the rows skipped as malformed."""
-    prepared = datasets.load(name, data_dir, tfds_dir=tfds_dir, strict=strict, **options)
+    prepared = datasets.load(
+        name, data_dir, tfds_dir=tfds_dir, strict=strict, verbose=verbose, **options
+    )
     figures = {
         "dataset": name,
         **ProtocolData.from_sessions(prepared.splits).stats(prepared.splits),
@@ -58,6 +68,7 @@ def main(argv=None):
                 args.data_dir,
                 tfds_dir=args.tfds_dir,
                 strict=args.strict,
+                verbose=args.verbose,
                 **parse_options(args.dataset_option),
             ),
             indent=2,

@@ -79,7 +79,7 @@ def main(argv=None):
         run_dir,
         tfds_dir=args.tfds_dir,
         checkpoint_steps=args.checkpoint_steps,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else 2 if args.verbose else 1,
         max_steps_per_epoch=args.max_steps_per_epoch,
     )
     print(run_dir.metrics_md.read_text())

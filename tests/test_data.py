@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -70,9 +72,11 @@ def test_unknown_dataset_name_is_a_clear_error_without_traceback():
     assert "Traceback" not in result.stderr
 
 
-def test_stats_stdout_is_one_json_object_on_a_first_preparation_too(tmp_path):
-    """TFDS announces a preparation on stdout; that goes to stderr, so ``stats | jq`` works the
-    first time a user runs it."""
+@pytest.mark.parametrize("verbose", [False, True])
+def test_stats_stdout_is_one_json_object_on_a_first_preparation_too(tmp_path, verbose):
+    """TFDS announces a preparation on stdout; none of it reaches stdout, so ``stats | jq`` works
+    the first time a user runs it. Its progress bars and absl messages show only with --verbose;
+    otherwise one line says what is prepared and one how long it took."""
     result = subprocess.run(
         [
             sys.executable,
@@ -85,6 +89,7 @@ def test_stats_stdout_is_one_json_object_on_a_first_preparation_too(tmp_path):
             "num_sessions=200",
             "--tfds-dir",
             str(tmp_path / "fresh"),
+            *(["--verbose"] if verbose else []),
         ],
         cwd=ROOT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
@@ -94,4 +99,11 @@ def test_stats_stdout_is_one_json_object_on_a_first_preparation_too(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["sessions"]["train"] == 160
-    assert "Dataset fpam_synthetic downloaded and prepared" in result.stderr
+    tfds_messages = ("Using custom data configuration", "Shuffling", "downloaded and prepared")
+    if verbose:
+        assert all(message in result.stderr for message in tfds_messages)
+    else:
+        assert not any(message in result.stderr for message in tfds_messages)
+        assert "Preparing fpam_synthetic" in result.stderr and "Prepared fpam_synthetic in" in (
+            result.stderr
+        )

@@ -74,7 +74,13 @@ def builder_of(name: str):
 
 
 def load(
-    name: str, data_dir=None, *, tfds_dir=None, strict: bool = False, **options
+    name: str,
+    data_dir=None,
+    *,
+    tfds_dir=None,
+    strict: bool = False,
+    verbose: bool = False,
+    **options,
 ) -> PreparedDataset:
     """Prepares dataset ``name`` from ``data_dir`` (unless already prepared) and reads back its
     three splits.
@@ -86,26 +92,30 @@ def load(
       tfds_dir: where prepared datasets live (default :func:`default_tfds_dir`).
       strict: raise :class:`~fpam_tf.errors.DataError` at the first malformed row instead of
         skipping it.
+      verbose: show TFDS's own output (progress bars, absl messages) while preparing; otherwise a
+        first preparation says one line when it starts and one when it ends (stderr).
       **options: thresholds of the dataset (``session_gap_minutes``, ``skip_seconds``,
         ``skip_field``, ``rating_threshold``, ``columns``, synthetic ``num_users`` /
         ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
     """
     builder_class = builder_of(name)
-    from fpam_tf.datasets.tfds_base import preparation_lock, prepare
+    from fpam_tf.datasets.tfds_base import preparation_lock, prepare, tfds_output
     from fpam_tf.datasets.tfds_builders import make_config
 
     tfds_dir = Path(tfds_dir).expanduser() if tfds_dir is not None else default_tfds_dir()
     config = make_config(name, data_dir, tfds_dir.resolve(), options)
-    with preparation_lock(tfds_dir / builder_class.name):
+    with tfds_output(verbose), preparation_lock(tfds_dir / builder_class.name):
         builder = builder_class(config=config, data_dir=str(tfds_dir), strict=strict)
-        prepare(builder)
+        prepare(builder, verbose=verbose)
     bad_rows = builder.bad_row_report()
     if strict:
         bad_rows.raise_first()
     warn_bad_rows(name, bad_rows)
+    with tfds_output(verbose):
+        splits = {split: builder.read_split(split) for split in SPLITS}
     return PreparedDataset(
         name=name,
-        splits={split: builder.read_split(split) for split in SPLITS},
+        splits=splits,
         config=dict(builder.info.metadata["thresholds"]),
         has_users=builder.HAS_USERS,
         bad_rows=bad_rows,

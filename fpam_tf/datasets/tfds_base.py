@@ -12,8 +12,11 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import io
 import json
+import logging
 import sys
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -180,16 +183,50 @@ def preparation_lock(folder: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def prepare(builder: SessionsBuilder) -> None:
+@contextlib.contextmanager
+def tfds_output(verbose: bool):
+    """While in the block, TFDS's progress bars and absl messages (``Using custom data
+    configuration``, ``Shuffling ...``) reach the terminal only when ``verbose``; errors always
+    do."""
+    if verbose:
+        yield
+        return
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    tfds.disable_progress_bar()
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logger.setLevel(level)
+        tfds.enable_progress_bar()
+
+
+def prepare(builder: SessionsBuilder, *, verbose: bool = False) -> None:
     """Prepares ``builder``'s dataset unless a complete one exists; offline only (no GCS, no
     downloads). Call it under :func:`preparation_lock`, with a builder made under the lock (a
     builder reads what exists on disk when it is made).
 
     TFDS prints its progress ("Downloading and preparing dataset ...") to stdout; it goes to stderr
     here, so a command whose stdout is its result (``python -m fpam_tf.data stats | jq``) stays
-    parsable on a dataset's first preparation too.
+    parsable on a dataset's first preparation too. Unless ``verbose``, that is one line saying what
+    is prepared and one saying how long it took, instead of TFDS's own output.
     """
-    with contextlib.redirect_stdout(sys.stderr):
+    first_time = not builder.is_prepared()
+    if first_time and not verbose:
+        print(
+            f"Preparing {builder.name} (first use of this data and options) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(try_download_gcs=False),
+        )
+    if first_time and not verbose:
+        print(
+            f"Prepared {builder.name} in {time.perf_counter() - started:.0f} s: {builder.data_dir}",
+            file=sys.stderr,
+            flush=True,
         )

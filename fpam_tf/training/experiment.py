@@ -14,10 +14,15 @@ from fpam_tf.training.run_dir import RunConfig
 from fpam_tf.windows import Windows
 
 
-def load_protocol_data(config: RunConfig, *, tfds_dir=None) -> ProtocolData:
-    """Prepares (if needed) the run's dataset and applies PROTOCOL §3 (vocabulary, encoding)."""
+def load_protocol_data(config: RunConfig, *, tfds_dir=None, verbose: bool = False) -> ProtocolData:
+    """Prepares (if needed) the run's dataset and applies PROTOCOL §3 (vocabulary, encoding);
+    ``verbose`` shows TFDS's own output while preparing."""
     prepared = datasets.load(
-        config.dataset, config.data_dir, tfds_dir=tfds_dir, **config.dataset_options
+        config.dataset,
+        config.data_dir,
+        tfds_dir=tfds_dir,
+        verbose=verbose,
+        **config.dataset_options,
     )
     return ProtocolData.from_sessions(prepared.splits)
 
@@ -32,7 +37,12 @@ class Experiment:
 
     @classmethod
     def create(
-        cls, config: RunConfig, *, tfds_dir=None, data: ProtocolData | None = None
+        cls,
+        config: RunConfig,
+        *,
+        tfds_dir=None,
+        data: ProtocolData | None = None,
+        verbose: bool = False,
     ) -> Experiment:
         import keras
 
@@ -40,7 +50,7 @@ class Experiment:
             config.resolved_precision or resolve_precision(config.precision)
         )
         if data is None:
-            data = load_protocol_data(config, tfds_dir=tfds_dir)
+            data = load_protocol_data(config, tfds_dir=tfds_dir, verbose=verbose)
         # Seeded after the data: preparing a dataset for the first time draws from Python's
         # random, which seeds Keras' generators, so seeding before it made a run's weights depend
         # on whether its dataset had been prepared already.

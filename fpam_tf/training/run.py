@@ -26,13 +26,14 @@ def run(
     """Trains, tests and writes a run directory; returns the test results (``metrics.json``).
 
     ``data`` (a :class:`~fpam_tf.protocol.ProtocolData`) replaces reading ``config``'s dataset.
+    ``verbose``: 0 silent, 1 a progress bar per epoch, 2 also TFDS's own output while preparing.
     The precision ``config.precision`` resolves to here is recorded in the run's config.
     """
     from fpam_tf.training.summaries import RunSummaries
 
     config = dataclasses.replace(config, resolved_precision=resolve_precision(config.precision))
     run_dir.claim(config)
-    experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data)
+    experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data, verbose=verbose >= 2)
     experiment.data.items.save(run_dir.vocabulary)
     experiment.data.users.save(run_dir.users)
     if config.init_from is not None and not run_dir.latest_weights.is_file():
