@@ -17,6 +17,7 @@ from fpam_tf.datasets import lastfm, ratings, spotify, synthetic, yoochoose
 from fpam_tf.datasets.badrows import MAX_EXAMPLES, BadRowReport, BadRows
 from fpam_tf.datasets.sources import open_text
 from fpam_tf.datasets.tfds_builders import make_config
+from fpam_tf.errors import ConfigError
 from fpam_tf.events import SessionRecord
 
 
@@ -40,8 +41,15 @@ def resolve_input(dataset: str, data_dir, options: dict, synthetic_dir: Path) ->
     ``synthetic_dir`` if absent.
 
     Raises:
-      ConfigError / DataError: unknown options, missing or empty files (from ``fpam_tf.datasets``).
+      ConfigError / DataError: unknown options, missing or empty files (from ``fpam_tf.datasets``);
+        ``events``, which the pipeline does not read.
     """
+    if dataset == "events":
+        # ExampleGen reads one file at a time, but a user's gap sessions may span the files of an
+        # events table.
+        raise ConfigError(
+            "the pipeline does not read --dataset events yet; use python -m fpam_tf.train"
+        )
     config = make_config(
         dataset, data_dir if dataset != "synthetic" else synthetic_dir, synthetic_dir, options
     )

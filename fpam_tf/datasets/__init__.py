@@ -2,9 +2,9 @@
 :class:`Sessions`.
 
 Entry point: :func:`load`. Readers live in one module per format (``lastfm``, ``spotify``,
-``ratings``, ``yoochoose``, ``synthetic``); ``tfds_base`` holds the TFDS builder base class and
-``tfds_builders`` one builder per dataset, each found by name in ``DATASETS``. Adding a dataset is
-one reader module, one builder class and one ``DATASETS.register`` line.
+``ratings``, ``yoochoose``, ``events_table``, ``synthetic``); ``tfds_base`` holds the TFDS builder
+base class and ``tfds_builders`` one builder per dataset, each found by name in ``DATASETS``.
+Adding a dataset is one reader module, one builder class and one ``DATASETS.register`` line.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ DATASETS.register(
 )
 DATASETS.register(
     "synthetic", "SyntheticBuilder", "generated listening logs with known skips, no download"
+)
+DATASETS.register(
+    "events",
+    "EventsBuilder",
+    "your own table of events (CSV / TSV / Parquet, or a folder of them), columns mapped by "
+    "--dataset-option: session= or user=, item=, time=, FP from skip=, play_seconds= or rating=",
 )
 DEFAULT_TFDS_DIR = "~/.cache/fpam_tf/tfds"
 
@@ -96,7 +102,8 @@ def load(
         first preparation says one line when it starts and one when it ends (stderr).
       **options: thresholds of the dataset (``session_gap_minutes``, ``skip_seconds``,
         ``skip_field``, ``rating_threshold``, ``columns``, synthetic ``num_users`` /
-        ``num_sessions`` / ``fp_rate`` / ``seed`` ...).
+        ``num_sessions`` / ``fp_rate`` / ``seed``, the ``events`` columns ``session`` / ``item`` /
+        ``time`` ...).
     """
     builder_class = builder_of(name)
     from fpam_tf.datasets.tfds_base import preparation_lock, prepare, tfds_output

@@ -19,13 +19,12 @@ recognised.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from fpam_tf.datasets.badrows import BadRows
-from fpam_tf.datasets.sources import existing_path, open_text, require_nonempty
+from fpam_tf.datasets.sources import csv_rows, existing_path, open_text, require_nonempty
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SessionRecord
 
@@ -109,15 +108,15 @@ def _rows(source: Path, columns: str):
             for line_number, line in enumerate(stream, start=1):
                 yield line_number, line.rstrip("\r\n").split("::"), positions, len(FIELDS)
             return
-        reader = csv.reader(stream, delimiter="\t" if "\t" in first else ",")
-        header = next(reader, [])
+        rows = csv_rows(stream, source, "\t" if "\t" in first else ",")
+        line_number, header = next(rows, (1, []))
         positions = _header_positions(header)
         width = len(header)
         if positions is None:
             positions, width = column_positions(columns), len(FIELDS)
-            yield reader.line_num, header, positions, width
-        for row in reader:
-            yield reader.line_num, row, positions, width
+            yield line_number, header, positions, width
+        for line_number, row in rows:
+            yield line_number, row, positions, width
 
 
 def read_ratings(

@@ -1,13 +1,29 @@
-"""Locating raw input files and opening them as text (plain or gzip)."""
+"""Locating raw input files, opening them as text (plain or gzip), and reading the field types
+that many logs share (delimiters, booleans, timestamps)."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import gzip
+import math
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from fpam_tf.errors import DataError
+
+# Field separators of delimited text files, in the order that breaks a tie between them.
+DELIMITERS = (",", "\t", ";")
+BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+# Epoch numbers above this are milliseconds (1e11 s is the year 5138).
+MILLISECONDS_ABOVE = 10**11
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MILLISECOND = dt.timedelta(milliseconds=1)
+# The instants a timestamp may name, in epoch milliseconds: those of ``datetime``, years 1-9999.
+FIRST_MILLISECOND = (dt.datetime.min.replace(tzinfo=dt.UTC) - EPOCH) // MILLISECOND
+LAST_MILLISECOND = (dt.datetime.max.replace(tzinfo=dt.UTC) - EPOCH) // MILLISECOND
 
 
 def open_text(path: Path) -> CheckedText:
@@ -106,3 +122,63 @@ def require_nonempty(path: Path, *, what: str, fix: str) -> Path:
     if path.stat().st_size == 0:
         raise DataError(f"{what} is empty", path=path, fix=fix)
     return path
+
+
+def csv_rows(stream, path, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """Yields ``(line number, fields)`` of every row of a CSV text stream (a quoted field may span
+    lines: the number is the line the row ends on).
+
+    Raises:
+      DataError: the csv module cannot read on, typically because a quote never closes and the
+        field runs past its size limit; it names the line after the last complete row.
+    """
+    reader = csv.reader(stream, delimiter=delimiter)
+    last_row_end = 0
+    try:
+        for row in reader:
+            yield reader.line_num, row
+            last_row_end = reader.line_num
+    except csv.Error as error:
+        raise DataError(
+            f"unreadable CSV from this line on: {error}",
+            path=path,
+            line=last_row_end + 1,
+            fix='close the quoted field that starts there, or drop its stray quote (")',
+        ) from None
+
+
+def detect_delimiter(first_line: str) -> str:
+    """The field separator of a delimited text file: whichever of comma, tab and semicolon its
+    first line holds most often (on a tie, the earlier of the three; a comma when it holds none)."""
+    return max(DELIMITERS, key=first_line.count)
+
+
+def parse_boolean(text: str) -> bool:
+    """The truth value of ``true``/``false``, ``yes``/``no`` or ``1``/``0`` (any case, surrounding
+    spaces ignored); ValueError for anything else."""
+    value = BOOLEANS.get(text.strip().lower())
+    if value is None:
+        raise ValueError(f"not a boolean: {text!r}")
+    return value
+
+
+def epoch_milliseconds(value: str | float) -> int:
+    """Whole milliseconds since the Unix epoch of a timestamp: a number of epoch seconds (of
+    milliseconds when above :data:`MILLISECONDS_ABOVE`), or an ISO-8601 string, taken as UTC when
+    it has no zone. ValueError when it is neither, or outside the years 1-9999."""
+    try:
+        number = float(value)
+    except ValueError:
+        moment = dt.datetime.fromisoformat(value.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        # Whole milliseconds of the exact difference; ``timestamp()`` is a float.
+        millis = (moment - EPOCH) // MILLISECOND
+    else:
+        scaled = number if number > MILLISECONDS_ABOVE else number * 1000
+        if not math.isfinite(scaled):
+            raise ValueError(f"not a finite time: {value!r}")
+        millis = round(scaled)
+    if not FIRST_MILLISECOND <= millis <= LAST_MILLISECOND:
+        raise ValueError(f"not a time of the years 1-9999: {value!r}")
+    return millis

@@ -13,12 +13,11 @@ skip_3, else 0. A log whose header lacks one of them gets grades from its FP fla
 from __future__ import annotations
 
 import calendar
-import csv
 import datetime as dt
 from pathlib import Path
 
 from fpam_tf.datasets.badrows import BadRows
-from fpam_tf.datasets.sources import existing_path, open_text, require_nonempty
+from fpam_tf.datasets.sources import csv_rows, existing_path, open_text, require_nonempty
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SessionRecord
 
@@ -85,8 +84,8 @@ def read_rows(
     A row whose ``skip_field`` or grade column is not a boolean is a bad row."""
     column, negate = check_skip_field(skip_field)
     with open_text(source) as stream:
-        reader = csv.reader(stream)
-        header = next(reader, None) or []
+        lines = csv_rows(stream, source)
+        header = next(lines, (1, []))[1]
         needed = ["session_id", "session_position", "track_id_clean", column, "date", "hour_of_day"]
         missing = [name for name in needed if name not in header]
         if missing:
@@ -108,11 +107,11 @@ def read_rows(
         get = BOOLEANS.get
         width = len(header)
         day_cache: dict[str, int] = {}
-        for row in reader:
+        for line_number, row in lines:
             if len(row) != width:
                 bad_rows.add(
                     source,
-                    reader.line_num,
+                    line_number,
                     "wrong column count",
                     f"expected {width} comma-separated fields, found {len(row)}",
                     "each row needs one value per header column",
@@ -133,7 +132,7 @@ def read_rows(
                 name = header[at]
                 bad_rows.add(
                     source,
-                    reader.line_num,
+                    line_number,
                     "bad boolean",
                     f"{name} is {row[at]!r}, not true/false",
                     f"write {name} as true or false",
@@ -151,7 +150,7 @@ def read_rows(
             except ValueError:
                 bad_rows.add(
                     source,
-                    reader.line_num,
+                    line_number,
                     "bad number or date",
                     f"unparsable session_position {row[position_at]!r}, hour_of_day "
                     f"{row[hour_at]!r} or date {row[date_at]!r}",

@@ -7,7 +7,15 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
-from fpam_tf.datasets import builder_of, lastfm, ratings, spotify, synthetic, yoochoose
+from fpam_tf.datasets import (
+    builder_of,
+    events_table,
+    lastfm,
+    ratings,
+    spotify,
+    synthetic,
+    yoochoose,
+)
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.datasets.tfds_base import SessionsBuilder, SessionsConfig, config_name, fingerprint
 from fpam_tf.errors import ConfigError
@@ -129,6 +137,50 @@ class YoochooseBuilder(SessionsBuilder, skip_registration=True):
 
 
 @dataclasses.dataclass(eq=False)
+class EventsConfig(SessionsConfig):
+    """A user's own events table: the column of each role (a header name, or a whole number: a
+    1-based position; ``""`` unmapped) and the thresholds (see
+    :mod:`fpam_tf.datasets.events_table`)."""
+
+    session: str | int = ""
+    user: str | int = ""
+    item: str | int = ""
+    time: str | int = ""
+    session_gap_minutes: float = events_table.DEFAULT_GAP_MINUTES
+    skip: str | int = ""
+    play_seconds: str | int = ""
+    skip_seconds: float = events_table.DEFAULT_SKIP_SECONDS
+    rating: str | int = ""
+    rating_threshold: float = events_table.DEFAULT_RATING_THRESHOLD
+
+
+class EventsBuilder(SessionsBuilder, skip_registration=True):
+    """A user's own events table (CSV / TSV / Parquet): sessions from a session column or from a
+    user's gaps, FP from a skip flag, the play time or the rating."""
+
+    name = "fpam_events"
+    BUILDER_CONFIG_CLASS = EventsConfig
+
+    # Per config, where the other builders have a class constant: users exist when user= maps a
+    # column. ``load`` reads it from the builder instance.
+    @property
+    def HAS_USERS(self) -> bool:
+        return self.builder_config.user != ""
+
+    @staticmethod
+    def input_files(data_dir) -> list[Path]:
+        return events_table.find_sources(data_dir)
+
+    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+        config = self.builder_config
+        return events_table.read_sessions(
+            events_table.find_sources(config.source),
+            events_table.events_mapping(**config.thresholds()),
+            bad_rows=bad_rows,
+        )
+
+
+@dataclasses.dataclass(eq=False)
 class SyntheticConfig(SessionsConfig):
     """Synthetic generation options (see :func:`fpam_tf.datasets.synthetic.generate`)."""
 
@@ -190,6 +242,11 @@ def make_config(name: str, data_dir, tfds_dir: Path, options: dict) -> SessionsC
         source = folder / f"synthetic-{digest}" / lastfm.TSV_NAME
     else:
         files = builder_class.input_files(data_dir)
+        if name == "events":
+            # Every file's columns checked against the mapping, before anything is prepared.
+            mapping = events_table.events_mapping(**thresholds)
+            for file in files:
+                events_table.file_layout(file, mapping)
         digest = fingerprint(files, thresholds)
         source = Path(data_dir).expanduser().resolve()
     readable = {short: thresholds[field] for field, short in config_class.NAME_PARTS.items()}

@@ -115,3 +115,24 @@ def test_a_file_whose_rows_all_fail_shows_the_first_three_with_what_was_expected
         assert "no valid rows: all 4 rows are malformed" in message and str(path) in message
         assert "line 1:" in message and "line 3:" in message and "line 4:" not in message
         assert "expected" in message and error.value.fix
+
+
+def test_a_quote_that_never_closes_is_a_data_error_naming_where_it_starts(tmp_path):
+    runaway = "x" * 140_000  # past the csv module's field size limit
+    cases = {
+        "ratings.csv": (
+            ["userId,movieId,rating,timestamp", '1,"31,2,1362960000', runaway],
+            lambda p: ratings.read_sessions(p),
+        ),
+        "log_0.csv": (
+            [HEADER, row("s1", 1, "t1"), '"' + runaway],
+            lambda p: spotify.read_sessions([p]),
+        ),
+    }
+    for name, (lines, read) in cases.items():
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(DataError) as error:
+            read(path)
+        assert error.value.line == (2 if name == "ratings.csv" else 3)
+        assert "unreadable CSV from this line on" in str(error.value) and "quote" in error.value.fix
