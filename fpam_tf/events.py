@@ -162,6 +162,22 @@ class Sessions:
             grades=self.grades[event_index],
         )
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[Sessions]) -> Sessions:
+        """The sessions of ``parts``, one after the other."""
+        offsets = np.cumsum([0] + [part.num_events for part in parts[:-1]])
+        return cls(
+            session_ids=np.concatenate([part.session_ids for part in parts]),
+            user_ids=np.concatenate([part.user_ids for part in parts]),
+            start_times=np.concatenate([part.start_times for part in parts]),
+            row_splits=np.concatenate(
+                [[0]] + [part.row_splits[1:] + offset for part, offset in zip(parts, offsets)]
+            ).astype(np.int64),
+            items=np.concatenate([part.items for part in parts]),
+            is_fp=np.concatenate([part.is_fp for part in parts]),
+            grades=np.concatenate([part.grades for part in parts]),
+        )
+
     def keep_events(self, keep: np.ndarray) -> Sessions:
         """Drops the events where ``keep`` is False; sessions left empty are dropped too."""
         kept_per_session = (
@@ -196,15 +212,29 @@ def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
 
 
-def split_sessions(sessions: Sessions) -> dict[str, Sessions]:
+def split_sessions(sessions: Sessions, *, shuffle_seed: int | None = None) -> dict[str, Sessions]:
     """PROTOCOL §2: order by (start time, session id); first floor(0.8 n) train, up to
-    floor(0.9 n) validation, rest test."""
+    floor(0.9 n) validation, rest test.
+
+    ``shuffle_seed`` (a protocol variant, never PROTOCOL's figures): cut the sessions in a random
+    order drawn with that seed instead; each split then keeps (start time, session id) order.
+    """
     order = np.lexsort((sessions.session_ids, sessions.start_times))
     n = len(order)
     # Integer arithmetic: floor(0.8 n) and floor(0.9 n) without float rounding surprises.
     n_train, n_valid = n * 8 // 10, n * 9 // 10
-    return {
-        "train": sessions.take(order[:n_train]),
-        "validation": sessions.take(order[n_train:n_valid]),
-        "test": sessions.take(order[n_valid:]),
+    parts = {
+        "train": slice(0, n_train),
+        "validation": slice(n_train, n_valid),
+        "test": slice(n_valid, n),
     }
+    if shuffle_seed is None:
+        return {split: sessions.take(order[part]) for split, part in parts.items()}
+    drawn = np.random.default_rng(shuffle_seed).permutation(n)
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n)  # each session's place in the chronological order
+
+    def chronological(indices):
+        return indices[np.argsort(position[indices])]
+
+    return {split: sessions.take(chronological(drawn[part])) for split, part in parts.items()}

@@ -11,6 +11,8 @@ project does not reproduce (its Spotify FP-Simple MRR@20 of 79.60 against its ow
 - ``target-in-prefix``: every prefix ends with its own target (a plain leak).
 - ``own-targets``: each method is scored on the targets it trains on; Vanilla also on the skipped
   plays (its evaluation windows keep FP targets, see :class:`~fpam_tf.protocol.ProtocolData`).
+- ``random-split``: the sessions cut 80/10/10 in a random order (seed 0) instead of PROTOCOL §2's
+  chronological one, so later sessions train the model (:func:`variant_splits`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from fpam_tf.events import SPLITS, Sessions, split_sessions
 from fpam_tf.registry import Registry
 from fpam_tf.vocabulary import EncodedSessions
 from fpam_tf.windows import MAX_PREFIX, Windows
@@ -37,6 +40,22 @@ PROTOCOL_VARIANTS.register(
 PROTOCOL_VARIANTS.register(
     "own-targets", None, "each method scored on its own training targets (Vanilla: FPs too)"
 )
+PROTOCOL_VARIANTS.register(
+    "random-split", None, "sessions split 80/10/10 in a random order instead of by time"
+)
+RANDOM_SPLIT_SEED = 0
+# The variants that change the splits (the others change only the windows cut from them).
+SPLIT_VARIANTS = ("random-split",)
+
+
+def variant_splits(variant: str, splits: dict[str, Sessions]) -> dict[str, Sessions]:
+    """The train / validation / test sessions under ``variant``: PROTOCOL §2's (``splits``
+    itself) but for ``random-split``, which pools them and cuts them in a seeded random order."""
+    PROTOCOL_VARIANTS.get(variant)
+    if variant not in SPLIT_VARIANTS:
+        return splits
+    pooled = Sessions.concatenate([splits[split] for split in SPLITS])
+    return split_sessions(pooled, shuffle_seed=RANDOM_SPLIT_SEED)
 
 
 def shifted_windows(

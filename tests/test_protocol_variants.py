@@ -67,3 +67,33 @@ def test_target_in_prefix_ends_every_prefix_with_its_target():
 def test_an_unknown_variant_is_a_config_error_listing_the_variants():
     with pytest.raises(ConfigError, match="index-shift"):
         shifted_windows("random", SESSION, positives_windows(), context="positives")
+
+
+def test_random_split_pools_the_sessions_and_cuts_them_80_10_10_in_a_seeded_random_order():
+    from fpam_tf.events import Sessions, split_sessions
+    from fpam_tf.protocol_variants import variant_splits
+
+    n = 50
+    sessions = Sessions(
+        session_ids=np.array([f"s{i:02d}" for i in range(n)]),
+        user_ids=np.array([""] * n),
+        start_times=np.arange(n, dtype=np.int64) * 100,
+        row_splits=np.arange(0, 2 * n + 1, 2, dtype=np.int64),
+        items=np.array([f"i{i}" for i in range(2 * n)]),
+        is_fp=np.zeros(2 * n, bool),
+        grades=np.zeros(2 * n, np.int8),
+    )
+    standard = split_sessions(sessions)
+    assert variant_splits("standard", standard) is standard
+    shuffled = variant_splits("random-split", standard)
+    assert [len(shuffled[s]) for s in ("train", "validation", "test")] == [40, 5, 5]
+    ids = {s: shuffled[s].session_ids.tolist() for s in shuffled}
+    assert sorted(sum(ids.values(), [])) == sessions.session_ids.tolist()  # every session once
+    assert ids["test"] != standard["test"].session_ids.tolist()  # not the latest sessions
+    assert all(ids[s] == sorted(ids[s]) for s in ids)  # each split still in time order
+    assert variant_splits("random-split", standard)["test"].session_ids.tolist() == ids["test"]
+    first = shuffled["train"]
+    assert first.items[first.row_splits[0] : first.row_splits[1]].tolist() == [
+        f"i{2 * int(ids['train'][0][1:])}",
+        f"i{2 * int(ids['train'][0][1:]) + 1}",
+    ]

@@ -52,7 +52,7 @@ def test_runs_go_backbone_by_backbone_and_seed_by_seed_each_to_its_seed_count():
     ]
     narm_main = ["narm-vanilla", "narm-fp-simple"]
     variants = [c.name for c in cells if c.group == "variants"]
-    assert len(variants) == 4
+    assert len(variants) == 6
     assert rest[2:] == [(name, seed) for seed in (0, 1, 2) for name in narm_main] + [
         (name, 0) for name in variants
     ] + [("stamp-vanilla", 0), ("stamp-fp-simple", 0)]
@@ -87,6 +87,7 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
         "narm-fp-adametric-all-w1",
         "narm-vanilla-target-in-prefix",
         "narm-vanilla-own-targets",
+        "narm-vanilla-random-split",
         "pop",
         "spop-fp",
         "sknn",

@@ -85,8 +85,8 @@ def variants_section(results: dict) -> str:
     intro = (
         f"Can a variant of the protocol reproduce the paper's Spotify FP-Simple MRR@20 of "
         f"{PAPER_FP_SIMPLE_MRR20:.2f} (its Vanilla: 16.16)? NARM, seed 0, the chosen recipe; each "
-        "variant trains and evaluates on its windows (`fpam_tf/protocol_variants.py` says what "
-        "each does). Not run here: a random instead of a chronological split.\n\n"
+        "variant trains and evaluates on its windows or splits "
+        "(`fpam_tf/protocol_variants.py` says what each does).\n\n"
     )
     if not variants:
         return intro + "(not run yet)\n"

@@ -12,6 +12,7 @@ from benchmarks.reproduce.statistics import mean_std
 from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import ConfigError
 from fpam_tf.metrics import SELECTION_METRIC
+from fpam_tf.protocol_variants import SPLIT_VARIANTS
 from fpam_tf.training.run_dir import RunConfig, RunDir, differences
 
 
@@ -168,7 +169,7 @@ def run_cell(
             tfds_dir=tfds_dir,
             verbose=0,
             max_steps_per_epoch=plan.max_steps_per_epoch,
-            data=data_loader(),
+            data=data_loader(cell.variant),
         )["metrics"]
     print(
         f"{tag}: MRR@20 {metrics['mrr@20']:.2f}  HR@20 {metrics['hr@20']:.2f}  "
@@ -184,7 +185,7 @@ def rescore(plan: DatasetPlan, cell: Cell, seed: int, run_dir: RunDir, data_load
     from fpam_tf.training.results import write_test_results
 
     config = run_dir.read_config()
-    experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data_loader())
+    experiment = Experiment.create(config, tfds_dir=tfds_dir, data=data_loader(cell.variant))
     write_test_results(experiment, run_dir)
 
 
@@ -198,19 +199,24 @@ def link_recipe_run(runs_dir: Path, dataset: str, chosen: Cell, vanilla: Cell) -
 
 
 def make_data_loader(plan: DatasetPlan, tfds_dir):
-    """A function returning the dataset's :class:`ProtocolData`, prepared on first call and then
-    reused."""
+    """A function ``load(variant="standard")`` returning the dataset's :class:`ProtocolData`
+    (under a protocol variant's splits), prepared on first call and then reused."""
     from fpam_tf.training.experiment import load_protocol_data
 
-    cache = []
+    cache = {}
 
-    def load():
-        if not cache:
+    def load(variant: str = "standard"):
+        # Window variants share the standard splits; only a split variant needs its own data.
+        key = variant if variant in SPLIT_VARIANTS else "standard"
+        if key not in cache:
             config = RunConfig(
-                dataset=plan.name, data_dir=plan.data_dir, dataset_options=plan.dataset_options
+                dataset=plan.name,
+                data_dir=plan.data_dir,
+                dataset_options=plan.dataset_options,
+                protocol_variant=key,
             )
-            cache.append(load_protocol_data(config, tfds_dir=tfds_dir))
-        return cache[0]
+            cache[key] = load_protocol_data(config, tfds_dir=tfds_dir)
+        return cache[key]
 
     return load
 

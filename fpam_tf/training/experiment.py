@@ -8,15 +8,16 @@ from fpam_tf import datasets, metrics
 from fpam_tf.input_pipeline import BatchOptions, make_dataset
 from fpam_tf.model import build_model
 from fpam_tf.protocol import ProtocolData
-from fpam_tf.protocol_variants import shifted_windows
+from fpam_tf.protocol_variants import shifted_windows, variant_splits
 from fpam_tf.training.precision import resolve_precision
 from fpam_tf.training.run_dir import RunConfig
 from fpam_tf.windows import Windows
 
 
 def load_protocol_data(config: RunConfig, *, tfds_dir=None, verbose: bool = False) -> ProtocolData:
-    """Prepares (if needed) the run's dataset and applies PROTOCOL §3 (vocabulary, encoding);
-    ``verbose`` shows TFDS's own output while preparing."""
+    """Prepares (if needed) the run's dataset and applies PROTOCOL §3 (vocabulary, encoding) to its
+    splits (or to those of the run's protocol variant); ``verbose`` shows TFDS's own output while
+    preparing."""
     prepared = datasets.load(
         config.dataset,
         config.data_dir,
@@ -24,7 +25,7 @@ def load_protocol_data(config: RunConfig, *, tfds_dir=None, verbose: bool = Fals
         verbose=verbose,
         **config.dataset_options,
     )
-    return ProtocolData.from_sessions(prepared.splits)
+    return ProtocolData.from_sessions(variant_splits(config.protocol_variant, prepared.splits))
 
 
 @dataclasses.dataclass
