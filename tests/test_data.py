@@ -11,6 +11,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_stats(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m fpam_tf.data stats ARGS`` in the repository, TensorFlow's start-up logs off."""
+    return subprocess.run(
+        [sys.executable, "-m", "fpam_tf.data", "stats", *args],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_spotify_sample_reproduces_the_protocol_counts(spotify_sample, spotify_protocol):
     stats = spotify_protocol.stats(spotify_sample.splits)
     assert stats["vocab_size"] == 17101
@@ -27,25 +39,13 @@ def test_spotify_sample_reproduces_the_protocol_counts(spotify_sample, spotify_p
 
 def test_stats_cli_prints_one_json_object(spotify_sample):
     tfds_dir = spotify_sample.tfds_path.split("/fpam_spotify/")[0]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fpam_tf.data",
-            "stats",
-            "--dataset",
-            "spotify",
-            "--data-dir",
-            str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"),
-            "--tfds-dir",
-            tfds_dir,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_stats(
+        "--dataset",
+        "spotify",
+        "--data-dir",
+        str(ROOT.parent / "shared" / "datasets" / "spotify_mssd_sample"),
+        "--tfds-dir",
+        tfds_dir,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads(result.stdout)
@@ -58,15 +58,7 @@ def test_stats_cli_prints_one_json_object(spotify_sample):
 
 
 def test_unknown_dataset_name_is_a_clear_error_without_traceback():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "spotfy"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_stats("--dataset", "spotfy", timeout=300)
     assert result.returncode == 2
     assert "unknown dataset 'spotfy'" in result.stderr and "spotify" in result.stderr
     assert "Traceback" not in result.stderr
@@ -77,25 +69,14 @@ def test_stats_stdout_is_one_json_object_on_a_first_preparation_too(tmp_path, ve
     """TFDS announces a preparation on stdout; none of it reaches stdout, so ``stats | jq`` works
     the first time a user runs it. Its progress bars and absl messages show only with --verbose;
     otherwise one line says what is prepared and one how long it took."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fpam_tf.data",
-            "stats",
-            "--dataset",
-            "synthetic",
-            "--dataset-option",
-            "num_sessions=200",
-            "--tfds-dir",
-            str(tmp_path / "fresh"),
-            *(["--verbose"] if verbose else []),
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_stats(
+        "--dataset",
+        "synthetic",
+        "--dataset-option",
+        "num_sessions=200",
+        "--tfds-dir",
+        str(tmp_path / "fresh"),
+        *(["--verbose"] if verbose else []),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["sessions"]["train"] == 160

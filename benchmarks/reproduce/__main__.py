@@ -260,6 +260,7 @@ def main(argv=None) -> dict:
             "epoch_cap": plan.epochs,
             "patience": PATIENCE,
             "seeds": report_seeds,
+            "recipes": [candidate.settings for candidate in recipes],
             "recipe": None if recipe is None else recipe.settings,
             "default": default,
             "default_checks": [check._asdict() for check in checks],

@@ -10,7 +10,9 @@ from benchmarks.reproduce.grid import BACKBONE_LABELS
 from benchmarks.reproduce.statistics import (
     mean_steps,
     no_seed_in_common,
+    paired_differences,
     paired_gap,
+    standard_error,
     trained_backbones,
 )
 from benchmarks.reproduce.tables import cell_value
@@ -110,10 +112,12 @@ def paired_verdict(a: dict, b: dict, key: str, lower_is_better: bool = False) ->
         return no_seed_in_common(a, b)
     if any(key not in cell["seeds"][s] for s in common for cell in (a, b)):
         return "not measured (a run written before PROTOCOL §5b)"
-    gaps = np.array([a["seeds"][s][key] - b["seeds"][s][key] for s in common])
-    if len(gaps) < 2:
+    gaps = paired_differences(
+        {s: a["seeds"][s][key] for s in common}, {s: b["seeds"][s][key] for s in common}
+    )
+    error = standard_error(gaps)
+    if error is None:
         return f"{gaps.mean():+.2f} (one seed, not judged)"
-    error = float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
     text = f"{gaps.mean():+.2f} ± {error:.2f} (SE, {len(gaps)} seeds)"
     if abs(gaps.mean()) <= 2 * error:
         return text + ", a tie within seed noise"

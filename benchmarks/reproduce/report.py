@@ -11,9 +11,7 @@ from benchmarks.reproduce.findings import against_vanilla, agreement, gap_source
 from benchmarks.reproduce.grid import (
     DEFAULT_RULE,
     PAPER_FP_SIMPLE_MRR20,
-    QUICK_RECIPES,
     RECIPE_RULE,
-    RECIPES,
     VARIANT_DATASETS,
     Recipe,
     recipe_cells,
@@ -51,9 +49,7 @@ def convergence(results: dict, cap: int) -> tuple[str, str]:
 def recipe_section(summary: dict) -> str:
     """The candidates, the rule and its choice."""
     results = summary["cells"]
-    names = {cell.name for cell in recipe_cells(QUICK_RECIPES)}
-    quick = any(name in results for name in names)
-    candidates = recipe_cells(QUICK_RECIPES if quick else RECIPES)
+    candidates = recipe_cells(tuple(Recipe(**settings) for settings in summary["recipes"]))
     chosen = None if summary["recipe"] is None else Recipe(**summary["recipe"])
     outcome = (
         f"Chosen: **{chosen.label}**." if chosen else "Not chosen yet: a candidate is unfinished."

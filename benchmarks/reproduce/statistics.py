@@ -136,6 +136,20 @@ class RuleCheck(NamedTuple):
     passes: bool
 
 
+def paired_differences(a: dict, b: dict) -> np.ndarray:
+    """float64 ``a[seed] - b[seed]`` over the seeds both have (``{seed: value}`` dicts), in seed
+    order."""
+    return np.array([a[seed] - b[seed] for seed in sorted(set(a) & set(b))], dtype=np.float64)
+
+
+def standard_error(differences: np.ndarray) -> float | None:
+    """The standard error of the mean of paired ``differences`` (sample std / sqrt(n)); None below
+    two."""
+    if len(differences) < 2:
+        return None
+    return float(differences.std(ddof=1) / np.sqrt(len(differences)))
+
+
 def default_rule(results: dict, vanilla: str = "narm-vanilla") -> tuple[str, list[RuleCheck]]:
     """The CLI default the rule picks from NARM's main cells, and each candidate's check.
 
@@ -150,29 +164,23 @@ def default_rule(results: dict, vanilla: str = "narm-vanilla") -> tuple[str, lis
     for name, r in results.items():
         if r["backbone"] != "narm" or r["group"] != "main" or name == vanilla:
             continue
-        common = sorted(set(r["best_validation_mrr@20"]) & set(reference["best_validation_mrr@20"]))
-        if not common:
+        gains = paired_differences(r["best_validation_mrr@20"], reference["best_validation_mrr@20"])
+        if not len(gains):
             continue
-        gains = np.array(
-            [
-                r["best_validation_mrr@20"][s] - reference["best_validation_mrr@20"][s]
-                for s in common
-            ]
+        error = standard_error(gains)
+        seeds = set(r["best_validation_mrr@20"]) & set(reference["best_validation_mrr@20"])
+        skips = paired_differences(
+            {s: v["skiphr@20"] for s, v in r.get("validation", {}).items() if s in seeds},
+            {s: v["skiphr@20"] for s, v in reference.get("validation", {}).items() if s in seeds},
         )
-        error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else None
-        skips = [
-            r["validation"][s]["skiphr@20"] - reference["validation"][s]["skiphr@20"]
-            for s in common
-            if s in r.get("validation", {}) and s in reference.get("validation", {})
-        ]
-        skip_gap = float(np.mean(skips)) if len(skips) == len(common) else None
+        skip_gap = float(skips.mean()) if len(skips) == len(gains) else None
         passes = (
-            len(common) >= DEFAULT_RULE_SEEDS
+            len(gains) >= DEFAULT_RULE_SEEDS
             and error is not None
             and gains.mean() > 2 * error
             and skip_gap is not None
             and skip_gap < 0
         )
-        checks.append(RuleCheck(name, len(common), float(gains.mean()), error, skip_gap, passes))
+        checks.append(RuleCheck(name, len(gains), float(gains.mean()), error, skip_gap, passes))
     passing = [c for c in checks if c.passes]
     return (max(passing, key=lambda c: c.gain).name if passing else "vanilla"), checks

@@ -33,21 +33,28 @@ def cell_value(result: dict, key: str) -> str:
     return f"{mean:.2f}" if len(result["seeds"]) == 1 else f"{mean:.2f} ± {std:.2f}"
 
 
-def table2(results: dict, groups=("main", "baselines")) -> str:
-    """The paper's Table 2 shape: rows backbone x method, columns HR / MRR / NDCG @ 5, 10, 20, 50,
-    100."""
-    head = "| backbone | method | seeds | " + " | ".join(k.upper() for k in TABLE_KEYS) + " |"
-    lines = [head, "| --- | --- | ---: | " + " | ".join("---:" for _ in TABLE_KEYS) + " |"]
+def cells_table(results: dict, keys, headers, groups=("main", "baselines")) -> str:
+    """One row per cell of ``groups`` (backbone, method, seeds), one column per metric ``keys``
+    headed ``headers``: ``mean ± std`` over seeds."""
+    lines = [
+        "| backbone | method | seeds | " + " | ".join(headers) + " |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in keys) + " |",
+    ]
     for r in results.values():
         if r["group"] in groups:
-            backbone = BACKBONE_LABELS.get(r["backbone"], r["backbone"])
             seeds = "-" if r["backbone"] == "baselines" else len(r["seeds"])
             lines.append(
-                f"| {backbone} | {r['label']} | {seeds} | "
-                + " | ".join(cell_value(r, k) for k in TABLE_KEYS)
+                f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | {seeds} | "
+                + " | ".join(cell_value(r, k) for k in keys)
                 + " |"
             )
     return "\n".join(lines) + "\n"
+
+
+def table2(results: dict) -> str:
+    """The paper's Table 2 shape: rows backbone x method, columns HR / MRR / NDCG @ 5, 10, 20, 50,
+    100."""
+    return cells_table(results, TABLE_KEYS, [k.upper() for k in TABLE_KEYS])
 
 
 def small_table(
@@ -72,19 +79,7 @@ def ablation_table(results: dict) -> str:
 def skip_table(results: dict) -> str:
     """Per backbone x method (and baseline): HR@20 and MRR@20 (§5) beside SkipHR@20, SkipMRR@20
     and the separation (§5b)."""
-    lines = [
-        "| backbone | method | seeds | " + " | ".join(SKIP_HEADERS) + " |",
-        "| --- | --- | ---: | " + " | ".join("---:" for _ in SKIP_KEYS) + " |",
-    ]
-    for r in results.values():
-        if r["group"] in ("main", "baselines"):
-            seeds = "-" if r["backbone"] == "baselines" else len(r["seeds"])
-            lines.append(
-                f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | {seeds} | "
-                + " | ".join(cell_value(r, k) for k in SKIP_KEYS)
-                + " |"
-            )
-    return "\n".join(lines) + "\n"
+    return cells_table(results, SKIP_KEYS, SKIP_HEADERS)
 
 
 def recipe_table(results: dict, candidates: list, chosen: Recipe | None) -> str:

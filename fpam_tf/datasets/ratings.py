@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from fpam_tf.datasets.badrows import BadRows
-from fpam_tf.datasets.sources import csv_rows, existing_path, open_text, require_nonempty
+from fpam_tf.datasets.sources import (
+    MILLISECONDS_ABOVE,
+    csv_rows,
+    existing_path,
+    open_text,
+    require_nonempty,
+)
 from fpam_tf.errors import ConfigError, DataError
 from fpam_tf.events import SessionRecord
 
@@ -53,8 +59,6 @@ HEADER_NAMES = {
     "timestamp": {"timestamp", "time", "unixreviewtime"},
 }
 SECONDS_PER_DAY = 86400
-# Timestamps above this are milliseconds (1e11 s is the year 5138).
-MILLISECONDS_ABOVE = 10**11
 
 
 def find_source(data_dir) -> Path:

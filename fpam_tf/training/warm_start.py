@@ -41,10 +41,11 @@ def warm_start(model, source: RunDir, items: Vocabulary, users: Vocabulary) -> d
       ConfigError: ``source`` has no trained model, or another backbone or embedding size.
     """
     config, earlier, earlier_items, earlier_users = load_model(source)
-    if (config.model, config.embedding_dim) != (
+    if (config.model, config.embedding_dim, config.hidden_units) != (
         model.backbone_name,
         model.embedding_dim,
-    ) or config.hidden_units != model.hidden_units:
+        model.hidden_units,
+    ):
         raise ConfigError(
             f"--init-from {source.path}: that run is {config.model} with embedding_dim "
             f"{config.embedding_dim} and hidden_units {config.hidden_units}; this one is "
