@@ -78,9 +78,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that define a training run (backbone, method, model size, optimisation, seed,
     precision)."""
     parser.add_argument("--model", default="narm", help=f"backbone: {backbones.BACKBONES.help()}")
-    # The default is the rule's choice (docs/REPRODUCTION.md, "The default"): a configuration
+    # The default is the rule's choice (docs/REPRODUCTION.md, "The CLI default"): a configuration
     # replaces Vanilla only if, converged over 3 seeds, its paired validation MRR@20 gain exceeds 2
-    # standard errors and its validation SkipHR@20 is lower. None has passed it yet.
+    # standard errors and its validation SkipHR@20 is lower. None has been judged by it yet (the
+    # 3-seed runs are under way), so this is the rule's fallback.
     parser.add_argument(
         "--method",
         default="vanilla",
