@@ -45,9 +45,11 @@ from benchmarks.reproduce.grid import (
     QUICK_MODEL,
     QUICK_RECIPES,
     RECIPES,
+    STUDY_PRECISION,
     VARIANT_DATASETS,
     study,
 )
+from benchmarks.reproduce.records import restore_records
 from benchmarks.reproduce.report import write_dataset_outputs, write_report
 from benchmarks.reproduce.runs import (
     DatasetPlan,
@@ -69,6 +71,9 @@ RUNS_DIR, OUT_DIR, DOCS_PATH = "runs/reproduce", "results", "docs/REPRODUCTION.m
 # (FP = dwell time below 30 s) is the side check on a second skip signal.
 REAL_DATA = {"spotify": "spotify_mssd_sample", "yoochoose": "yoochoose_clicks_100k"}
 QUICK_DIR = "runs/reproduce-quick"
+# Under --out: one record per finished run (records.py), committed with the results so the study
+# accumulates across sessions whose run directories do not survive.
+RECORDS_SUBDIR = "study"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -167,7 +172,11 @@ def split_list(text: str) -> list[str]:
 def dataset_plans(args) -> list[DatasetPlan]:
     """The datasets to run; a real one is skipped with a message when its folder is absent."""
     plans = []
-    model_settings = {**(QUICK_MODEL if args.quick else {}), "patience": PATIENCE}
+    model_settings = {
+        **(QUICK_MODEL if args.quick else {}),
+        "patience": PATIENCE,
+        "precision": STUDY_PRECISION,
+    }
     max_steps = QUICK_MAX_STEPS if args.quick else None
     for name in ["synthetic"] if args.quick else split_list(args.datasets):
         if name not in DATASETS:
@@ -221,13 +230,19 @@ def main(argv=None) -> dict:
         return not args.report_only and (wanted is None or cell.name in wanted)
 
     runs_dir, out_dir, docs_path = output_paths(args)
+    records_dir = out_dir / RECORDS_SUBDIR
     summaries = {}
     for plan in dataset_plans(args):
         loader = make_data_loader(plan, args.tfds_dir)
         dataset_started = time.perf_counter()
+        if restored := restore_records(records_dir, runs_dir, plan.name):
+            print(
+                f"[{plan.name}] {len(restored)} recorded run(s) restored from {records_dir}",
+                flush=True,
+            )
         first = [c for c in selected if c.group in ("recipe", "baselines") and chosen(c)]
         for cell, seed in run_order(first, seeds):
-            run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir)
+            run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir, records_dir)
         candidates = [c for c in selected if c.group == "recipe"]
         recipe = choose_recipe(collect(plan.name, candidates, [0], runs_dir), candidates)
         if recipe is None:
@@ -248,7 +263,7 @@ def main(argv=None) -> dict:
                 picked = next(c for c in candidates if c.recipe == recipe)
                 link_recipe_run(runs_dir, plan.name, picked, vanilla)
             for cell, seed in run_order([c for c in cells if chosen(c)], seeds):
-                run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir)
+                run_cell(plan, cell, seed, runs_dir, loader, args.tfds_dir, records_dir)
         # The tables hold every finished run of the dataset, whatever this invocation selected to
         # train.
         report_seeds = sorted(set(seeds) | finished_seeds(runs_dir, plan.name))

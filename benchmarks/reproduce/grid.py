@@ -21,6 +21,10 @@ BACKBONE_SEEDS = {"narm": 3, "srgnn": 3, "stamp": 1, "gru4rec": 1}
 # is only a guard, and the report counts the runs that reached it (target: none).
 PATIENCE = 3
 EPOCH_CAP = 40
+# Every run trains in float32 whatever the machine: `--precision auto` is mixed_bfloat16 on CPUs
+# with AMX and float32 elsewhere, and the study's runs come from whichever machine each session
+# lands on, so a paired difference must not also be a precision difference.
+STUDY_PRECISION = "float32"
 # The methods of every backbone: the paper's three of Table 2 and ours (fpam_tf.methods).
 GRID_METHODS = (
     "vanilla",

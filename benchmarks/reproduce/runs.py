@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from benchmarks.reproduce.grid import QUICK_RECIPES, RECIPES, Cell, study
+from benchmarks.reproduce.records import record_path, write_record
 from benchmarks.reproduce.statistics import mean_std
 from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import ConfigError
@@ -114,7 +115,15 @@ def finished_as_asked(plan: DatasetPlan, cell: Cell, seed: int | None, run_dir: 
                 f"({details}). Nothing was changed; {REFIT_HOW_TO}."
             )
         return True
-    run_dir.check_same_run(run_config(plan, cell, seed), how_to_fix=REFIT_HOW_TO)
+    wanted = run_config(plan, cell, seed)
+    run_dir.check_same_run(wanted, how_to_fix=REFIT_HOW_TO)
+    # The precision is resumable for a user's run, but the study compares runs of every machine,
+    # so each must have trained under the one it pins.
+    if (trained_under := run_dir.read_config().resolved_precision) not in (None, wanted.precision):
+        raise ConfigError(
+            f"{run_dir.path} trained under {trained_under}; the study trains every run under "
+            f"{wanted.precision}. Nothing was changed; {REFIT_HOW_TO}."
+        )
     if not run_dir.progress.is_file():
         return True  # nothing to resume from
     progress = json.loads(run_dir.progress.read_text())
@@ -122,9 +131,16 @@ def finished_as_asked(plan: DatasetPlan, cell: Cell, seed: int | None, run_dir: 
 
 
 def run_cell(
-    plan: DatasetPlan, cell: Cell, seed: int | None, runs_dir: Path, data_loader, tfds_dir
+    plan: DatasetPlan,
+    cell: Cell,
+    seed: int | None,
+    runs_dir: Path,
+    data_loader,
+    tfds_dir,
+    records_dir: Path | None = None,
 ) -> None:
-    """Trains (or fits) ``cell`` at ``seed`` unless it has finished already, printing one line.
+    """Trains (or fits) ``cell`` at ``seed`` unless it has finished already, printing one line,
+    and records the finished run under ``records_dir`` (``records.py``) when given.
 
     A finished cell trained to a lower epoch cap than ``plan.epochs`` trains on from its last epoch
     (its test results are replaced when it finishes).
@@ -142,6 +158,7 @@ def run_cell(
                 else:
                     rescore(plan, cell, seed, run_dir, data_loader, tfds_dir)
                     print(f"{tag}: done already, rescored for PROTOCOL §5b", flush=True)
+                record_finished(run_dir, records_dir, overwrite=False)
                 return
         except ConfigError as error:
             raise SystemExit(f"{tag}: {error}") from None
@@ -171,11 +188,22 @@ def run_cell(
             max_steps_per_epoch=plan.max_steps_per_epoch,
             data=data_loader(cell.variant),
         )["metrics"]
+    record_finished(run_dir, records_dir, overwrite=True)
     print(
         f"{tag}: MRR@20 {metrics['mrr@20']:.2f}  HR@20 {metrics['hr@20']:.2f}  "
         f"({time.perf_counter() - started:.0f} s)",
         flush=True,
     )
+
+
+def record_finished(run_dir: RunDir, records_dir: Path | None, overwrite: bool) -> None:
+    """Records a finished run (``records.py``) unless ``records_dir`` is None, or the run is the
+    chosen recipe's run linked as NARM / Vanilla seed 0 (recorded once, under its recipe cell), or
+    (``overwrite`` False) a record is there already."""
+    if records_dir is None or run_dir.path.is_symlink():
+        return
+    if overwrite or not record_path(records_dir, run_dir).is_file():
+        write_record(run_dir, records_dir)
 
 
 def rescore(plan: DatasetPlan, cell: Cell, seed: int, run_dir: RunDir, data_loader, tfds_dir):
