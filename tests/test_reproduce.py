@@ -3,6 +3,7 @@ resumability; the committed report against its generator."""
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -125,6 +126,21 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     cli.main(argv)
     assert [p.stat().st_mtime_ns for p in finished] == mtimes
     assert capsys.readouterr().out.count("done already, skipped") == len(cells)
+
+    # A fresh machine has the committed records and no run directories: nothing is trained again,
+    # and the summary is the same. The linked NARM / Vanilla seed 0 is recorded once, as its recipe.
+    records = sorted((out / "study" / "synthetic").glob("*.json"))
+    assert (
+        len(records) == len(cells) - 1 and not (records[0].parent / "narm-vanilla-s0.json").exists()
+    )
+    assert all(json.loads(r.read_text())["machine"]["cpu_model"] for r in records)
+    shutil.rmtree(runs)
+    cli.main(argv)
+    output = capsys.readouterr().out
+    assert f"{len(records)} recorded run(s) restored" in output
+    assert output.count("done already, skipped") == len(cells) and "seed 0: MRR@20" not in output
+    again = json.loads((out / "synthetic.json").read_text())
+    assert {**again, "wall_seconds": 0} == {**summary, "wall_seconds": 0}
 
 
 def test_gap_sources_say_how_much_training_fp_simple_got_against_vanilla():
@@ -346,6 +362,21 @@ def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path, capsys
         runs.run_cell(_plan(quick=False), cell, 0, tmp_path, data_loader=None, tfds_dir=None)
     runs.run_cell(_plan(quick=True), quick, 0, tmp_path, data_loader=None, tfds_dir=None)
     assert "narm-vanilla seed 0: done already, skipped" in capsys.readouterr().out
+
+
+def test_a_run_trained_under_another_precision_is_refused_not_reused(tmp_path):
+    cell = grid.method_cell("narm", "vanilla", recipe=grid.RECIPES[0])
+    plan = _plan(quick=False)
+    config = runs.run_config(plan, cell, 0)
+    assert config.precision == grid.STUDY_PRECISION == "float32"
+    bf16 = dataclasses.replace(config, precision="auto", resolved_precision="mixed_bfloat16")
+    _finished_run(tmp_path, "synthetic", cell, 0, bf16)
+    with pytest.raises(
+        SystemExit,
+        match=r"narm-vanilla seed 0: .* trained under mixed_bfloat16; the study trains every run "
+        r"under float32\. Nothing was changed",
+    ):
+        runs.run_cell(plan, cell, 0, tmp_path, data_loader=None, tfds_dir=None)
 
 
 def test_a_narrow_invocation_still_reports_every_finished_run_on_disk(tmp_path):

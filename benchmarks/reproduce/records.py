@@ -4,9 +4,10 @@
 A run directory (``runs/reproduce/...``) is one machine's working copy: its checkpoints are large
 and are not committed, and a session ends with its machine. What the report needs of a finished
 run (its config, test and validation figures, and how it trained) is a few kilobytes: the record
-holds exactly the run directory's ``config.json``, ``metrics.json`` and ``checkpoints/progress.json``,
-plus the machine it trained on. A later invocation restores the records into run directories before
-it looks at them, so a recorded run counts as finished and is not trained again.
+holds exactly the run directory's ``config.json``, ``metrics.json`` and
+``checkpoints/progress.json``, plus the machine it trained on. A later invocation restores the
+records into run directories before it looks at them, so a recorded run counts as finished and is
+not trained again.
 """
 
 from __future__ import annotations
