@@ -4,15 +4,20 @@ Layout (as TFX lays it out)::
 
     <root>/<Component>/<artifact>/<execution id>/...     one folder per artifact and execution
     <root>/<Component>/.executions/<execution id>.json   the record of a finished execution
-    <root>/<Component>/.staging/<execution id>/          outputs being written (removed on failure)
+    <root>/<Component>/.staging/<execution id>/          outputs being written (local roots)
 
 An execution is identified by its fingerprint: the fingerprints of its input artifacts, its
 configuration and the code version. A component whose fingerprint matches a finished execution
 (whose artifact folders still exist) is skipped and that execution's artifacts are reused.
 
-Outputs are written into the staging folder and renamed into place only when the component
-succeeded; the execution record is written last. A component that fails or is killed therefore
-leaves no artifact that a later run would use: only records make artifacts visible.
+The root is a local folder or a URI (``gs://``, ``ram://``, ...): every file goes through
+:mod:`pipelines.filesystem`. The execution record is the completion marker, written last: a
+component that fails or is killed leaves no artifact that a later run would use, because only
+records make artifacts visible. On a local disk, outputs are written into the staging folder and
+renamed into place when the component succeeded, so no half-written artifact folder ever exists;
+on an object store a folder rename is a copy of every object, so outputs are written in place and
+an unrecorded folder is an incomplete one (a failing component removes it, a killed one leaves it
+behind, unread).
 """
 
 from __future__ import annotations
@@ -22,14 +27,12 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import FpamError
+from pipelines import filesystem
 from pipelines.errors import PipelineError
 
 logger = logging.getLogger("pipelines")
@@ -45,14 +48,14 @@ class Artifact:
       component: the component that wrote it.
       name: the artifact's name within the component (``examples``, ``model``, ...).
       execution_id: the execution that wrote it.
-      path: its folder.
+      path: its folder (a local path or a URI).
       fingerprint: identifies its content (derived from the execution's fingerprint).
     """
 
     component: str
     name: str
     execution_id: int
-    path: Path
+    path: str
     fingerprint: str
 
 
@@ -89,28 +92,35 @@ def code_version() -> str:
 
 
 class PipelineRoot:
-    """A pipeline root folder and the execution of components into it."""
+    """A pipeline root (a local folder or a URI) and the execution of components into it."""
 
     def __init__(self, path):
-        self.path = Path(path).expanduser().resolve()
+        """Raises ConfigError: ``path`` is a URI of a scheme TensorFlow does not serve."""
+        self.path = filesystem.location(path)
 
-    def component_dir(self, component: str) -> Path:
-        return self.path / component
+    def component_dir(self, component: str) -> str:
+        return filesystem.join(self.path, component)
+
+    def relative(self, path: str) -> str:
+        """``path`` (inside the root) relative to the root, as execution records keep it."""
+        return path.removeprefix(self.path + "/")
 
     def records(self, component: str) -> list[dict]:
         """The finished executions of ``component``, oldest first."""
-        folder = self.component_dir(component) / RECORDS
-        if not folder.is_dir():
-            return []
-        records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+        folder = filesystem.join(self.component_dir(component), RECORDS)
+        records = [
+            filesystem.read_json(filesystem.join(folder, name))
+            for name in filesystem.listdir(folder)
+            if name.endswith(".json")
+        ]
         return sorted(records, key=lambda record: record["execution_id"])
 
     def artifacts_of(self, record: dict) -> dict[str, Artifact] | None:
         """The artifacts of an execution record; ``None`` when one of its folders was deleted."""
         artifacts = {}
         for name, entry in record["artifacts"].items():
-            path = self.path / entry["path"]
-            if not path.exists():
+            path = filesystem.join(self.path, entry["path"])
+            if not filesystem.isdir(path):
                 return None
             artifacts[name] = Artifact(
                 record["component"], name, record["execution_id"], path, entry["fingerprint"]
@@ -121,12 +131,11 @@ class PipelineRoot:
         """One above every execution id used so far (records, artifact folders, staging folders)."""
         folder = self.component_dir(component)
         used = [0]
-        if folder.is_dir():
-            for child in folder.iterdir():
-                if child.is_dir():
-                    used += [int(p.name) for p in child.iterdir() if p.name.isdigit()]
-            if (folder / RECORDS).is_dir():
-                used += [int(p.stem) for p in (folder / RECORDS).glob("*.json") if p.stem.isdigit()]
+        for child in filesystem.listdir(folder):
+            for name in filesystem.listdir(filesystem.join(folder, child)):
+                stem = name.removesuffix(".json") if child == RECORDS else name
+                if stem.isdigit():
+                    used.append(int(stem))
         return max(used) + 1
 
     def run_component(
@@ -136,7 +145,7 @@ class PipelineRoot:
         inputs: dict,
         config: dict,
         outputs: list[str],
-        execute: Callable[[dict[str, Path]], dict | None],
+        execute: Callable[[dict[str, str]], dict | None],
     ) -> Execution:
         """Runs ``execute`` unless an execution with the same input fingerprint has finished.
 
@@ -146,8 +155,8 @@ class PipelineRoot:
             input, e.g. the raw files' paths, sizes and modification times).
           config: the component's settings (JSON-serialisable).
           outputs: names of the artifacts ``execute`` writes.
-          execute: called with output name -> an empty staging folder; may return a JSON summary
-            that is stored in the execution record.
+          execute: called with output name -> an empty folder (a local path or a URI, as the
+            root); may return a JSON summary that is stored in the execution record.
 
         Raises:
           PipelineError: ``execute`` failed (an :class:`FpamError` is reworded to name the
@@ -176,16 +185,26 @@ class PipelineRoot:
                     return Execution(component, record["execution_id"], artifacts, skipped=True)
 
         execution_id = self._next_execution_id(component)
-        staging = self.component_dir(component) / STAGING / str(execution_id)
-        folders = {name: staging / name for name in outputs}
+        staging = filesystem.join(self.component_dir(component), STAGING, str(execution_id))
+        targets = {
+            name: filesystem.join(self.component_dir(component), name, str(execution_id))
+            for name in outputs
+        }
+        # Staged and renamed where that is atomic; written in place elsewhere (module docstring).
+        if filesystem.renames_folders_atomically(self.path):
+            folders = {name: filesystem.join(staging, name) for name in outputs}
+        else:
+            folders = targets
         for folder in folders.values():
-            folder.mkdir(parents=True)
+            filesystem.makedirs(folder)
         logger.info("%s: running execution %d", component, execution_id)
         started = time.time()
         try:
             summary = execute(folders)
         except BaseException as error:
-            shutil.rmtree(staging, ignore_errors=True)
+            # The execution id is fresh, so its target folders hold nothing but this execution's.
+            for folder in [staging, *targets.values()]:
+                filesystem.remove_tree(folder)
             if isinstance(error, PipelineError):
                 raise
             if isinstance(error, FpamError):
@@ -196,20 +215,19 @@ class PipelineRoot:
                 ) from error
             raise
         artifacts = {}
-        for name, folder in folders.items():
-            target = self.component_dir(component) / name / str(execution_id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(folder, target)
+        for name, target in targets.items():
+            if folders[name] != target:
+                filesystem.rename(folders[name], target)
             artifacts[name] = Artifact(
                 component, name, execution_id, target, digest([fingerprint, name])
             )
-        shutil.rmtree(staging, ignore_errors=True)
+        filesystem.remove_tree(staging)
         record = {
             "component": component,
             "execution_id": execution_id,
             "fingerprint": fingerprint,
             "inputs": {
-                k: (str(v.path.relative_to(self.path)) if isinstance(v, Artifact) else v)
+                k: (self.relative(v.path) if isinstance(v, Artifact) else v)
                 for k, v in inputs.items()
             },
             "config": config,
@@ -217,9 +235,12 @@ class PipelineRoot:
             "seconds": round(time.time() - started, 2),
             "summary": summary or {},
             "artifacts": {
-                name: {"path": str(a.path.relative_to(self.path)), "fingerprint": a.fingerprint}
+                name: {"path": self.relative(a.path), "fingerprint": a.fingerprint}
                 for name, a in artifacts.items()
             },
         }
-        write_json_atomic(self.component_dir(component) / RECORDS / f"{execution_id}.json", record)
+        # Last: the record is what makes the artifacts visible (the completion marker).
+        filesystem.write_json(
+            filesystem.join(self.component_dir(component), RECORDS, f"{execution_id}.json"), record
+        )
         return Execution(component, execution_id, artifacts, skipped=False)

@@ -4,31 +4,29 @@ The candidate is **blessed** only if its validation MRR@20 (PROTOCOL's selection
 by at least ``margin`` (percentage points), both the Vanilla baseline of the same backbone trained
 by the same pipeline and the currently pushed model (when there is one). Outputs: ``evaluation``
 (``evaluation.json``) and ``blessing`` (an empty ``BLESSED`` or ``NOT_BLESSED`` file, as TFX
-writes).
+writes). Every file goes through :mod:`pipelines.filesystem`, so any pipeline root serves.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+from pipelines import filesystem
 from pipelines.errors import PipelineError
 
 COMPONENT = "Evaluator"
 SELECTION = "best_validation_mrr@20"
 
 
-def read_metrics(model_dir: Path, what: str) -> dict:
+def read_metrics(model_dir: str, what: str) -> dict:
     """The ``metrics.json`` of a trained run directory."""
-    path = Path(model_dir) / "metrics.json"
-    if not path.is_file():
+    path = filesystem.join(model_dir, "metrics.json")
+    if not filesystem.exists(path):
         raise PipelineError(
             COMPONENT,
             f"the {what} has no metrics.json",
             path=path,
             fix="rerun the pipeline: its Trainer writes it when training finishes",
         )
-    return json.loads(path.read_text())
+    return filesystem.read_json(path)
 
 
 def decide(candidate: float, rivals: dict[str, float | None], margin: float) -> tuple[bool, str]:
@@ -51,10 +49,10 @@ def decide(candidate: float, rivals: dict[str, float | None], margin: float) -> 
 
 
 def run(
-    model_dir: Path,
-    baseline_dir: Path | None,
+    model_dir: str,
+    baseline_dir: str | None,
     pushed: dict | None,
-    output: dict[str, Path],
+    output: dict[str, str],
     *,
     margin: float,
 ) -> dict:
@@ -96,10 +94,13 @@ def run(
         if pushed
         else None,
     }
-    (output["evaluation"] / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-    (output["blessing"] / ("BLESSED" if blessed else "NOT_BLESSED")).touch()
+    filesystem.write_json(filesystem.join(output["evaluation"], "evaluation.json"), evaluation)
+    # An empty file whose name is the decision, as TFX's blessing artifact.
+    filesystem.write_text(
+        filesystem.join(output["blessing"], "BLESSED" if blessed else "NOT_BLESSED"), ""
+    )
     return {"blessed": blessed, "reason": reason}
 
 
-def is_blessed(blessing_dir: Path) -> bool:
-    return (Path(blessing_dir) / "BLESSED").is_file()
+def is_blessed(blessing_dir: str) -> bool:
+    return filesystem.exists(filesystem.join(blessing_dir, "BLESSED"))

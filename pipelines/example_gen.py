@@ -18,9 +18,8 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from fpam_tf.atomic import write_json_atomic
 from fpam_tf.events import SPLITS
-from pipelines import raw_sources, records
+from pipelines import filesystem, raw_sources, records
 from pipelines.errors import PipelineError
 
 COMPONENT = "ExampleGen"
@@ -80,15 +79,15 @@ def split_counts(bounds: dict) -> dict:
     return {"train": n * 8 // 10, "validation": n * 9 // 10 - n * 8 // 10, "test": n - n * 9 // 10}
 
 
-def check_schema(component_dir: Path, raw, schema: dict, update: bool) -> None:
+def check_schema(component_dir: str, raw, schema: dict, update: bool) -> None:
     """Compares the input files' columns with the pinned schema (written by the first run, or on
     ``update``).
 
     Raises:
       PipelineError: a file's columns differ from the pinned ones (naming the file and the columns).
     """
-    pinned_path = component_dir / SCHEMA_FILE
-    pinned = json.loads(pinned_path.read_text()) if pinned_path.is_file() else None
+    pinned_path = filesystem.join(component_dir, SCHEMA_FILE)
+    pinned = filesystem.read_json(pinned_path) if filesystem.exists(pinned_path) else None
     if pinned is not None and not update and pinned["dataset"] == raw.dataset:
         for path, columns in schema.items():
             if columns != pinned["columns"]:
@@ -104,7 +103,7 @@ def check_schema(component_dir: Path, raw, schema: dict, update: bool) -> None:
                     "or rerun with --update-schema to accept the new schema",
                 )
     if pinned is None or update or pinned["dataset"] != raw.dataset:
-        write_json_atomic(
+        filesystem.write_json(
             pinned_path, {"dataset": raw.dataset, "columns": next(iter(schema.values()))}
         )
 

@@ -8,10 +8,7 @@ in the pipeline root. Output: ``pushed_model`` (``pushed.json`` or ``not_pushed.
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
+from pipelines import filesystem
 from pipelines.errors import PipelineError
 from pipelines.transform import VOCABULARY
 
@@ -19,13 +16,13 @@ COMPONENT = "Pusher"
 PUSHED = "pushed.json"
 
 
-def check_vocabulary(version_dir: Path, graph_dir: Path) -> None:
+def check_vocabulary(version_dir: str, graph_dir: str) -> None:
     """Raises (and removes the version) when the exported vocabulary differs from the transform
     graph's."""
-    exported = version_dir / "assets" / "vocabulary.txt"
-    transform = graph_dir / "transform_fn" / "assets" / VOCABULARY
-    if exported.read_bytes() != transform.read_bytes():
-        shutil.rmtree(version_dir)
+    exported = filesystem.join(version_dir, "assets", "vocabulary.txt")
+    transform = filesystem.join(graph_dir, "transform_fn", "assets", VOCABULARY)
+    if filesystem.read_bytes(exported) != filesystem.read_bytes(transform):
+        filesystem.remove_tree(version_dir)
         raise PipelineError(
             COMPONENT,
             "the exported vocabulary differs from the transform graph's; export removed",
@@ -34,39 +31,52 @@ def check_vocabulary(version_dir: Path, graph_dir: Path) -> None:
 
 
 def run(
-    model_dir: Path,
-    evaluation_dir: Path,
+    model_dir: str,
+    evaluation_dir: str,
     blessed: bool,
-    graph_dir: Path,
-    output: Path,
+    graph_dir: str,
+    output: str,
     *,
-    export_base: Path,
+    export_base: str,
     name: str,
     k: int,
 ) -> dict:
-    """Exports a blessed model, or records why it was not; returns the record written."""
+    """Exports a blessed model, or records why it was not; returns the record written.
+
+    The records go through :mod:`pipelines.filesystem` (any pipeline root); the export itself is
+    ``fpam_tf.export``'s, which reads the run directory and writes the version with local file APIs.
+
+    Raises:
+      ConfigError: a blessed model whose run directory or export base is not local.
+    """
     from fpam_tf.export import export
 
-    evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
-    metrics = json.loads((model_dir / "metrics.json").read_text())
+    evaluation = filesystem.read_json(filesystem.join(evaluation_dir, "evaluation.json"))
+    metrics = filesystem.read_json(filesystem.join(model_dir, "metrics.json"))
     if not blessed:
-        record = {"pushed": False, "reason": evaluation["reason"], "model_dir": str(model_dir)}
-        (output / "not_pushed.json").write_text(json.dumps(record, indent=2) + "\n")
+        record = {"pushed": False, "reason": evaluation["reason"], "model_dir": model_dir}
+        filesystem.write_json(filesystem.join(output, "not_pushed.json"), record)
         return record
-    version_dir = export(model_dir, k=k, export_base=export_base, name=name)
+    version_dir = export(
+        filesystem.local_path(model_dir),
+        k=k,
+        export_base=filesystem.local_path(export_base),
+        name=name,
+    )
+    version_dir = filesystem.location(version_dir)
     check_vocabulary(version_dir, graph_dir)
     record = {
         "pushed": True,
-        "version_dir": str(Path(version_dir).resolve()),
-        "model_dir": str(model_dir),
+        "version_dir": version_dir,
+        "model_dir": model_dir,
         "metrics": metrics,
         "reason": evaluation["reason"],
     }
-    (output / PUSHED).write_text(json.dumps(record, indent=2) + "\n")
+    filesystem.write_json(filesystem.join(output, PUSHED), record)
     return {"pushed": True, "version_dir": record["version_dir"]}
 
 
-def current_push(root, exclude_model: Path | None = None) -> dict | None:
+def current_push(root, exclude_model: str | None = None) -> dict | None:
     """The newest push recorded in the pipeline root whose version folder still exists.
 
     Pushes of ``exclude_model`` itself are ignored: a model is never compared with its own push
@@ -76,12 +86,12 @@ def current_push(root, exclude_model: Path | None = None) -> dict | None:
         artifacts = root.artifacts_of(record)
         if artifacts is None:
             continue
-        path = artifacts["pushed_model"].path / PUSHED
-        if not path.is_file():
+        path = filesystem.join(artifacts["pushed_model"].path, PUSHED)
+        if not filesystem.exists(path):
             continue
-        pushed = json.loads(path.read_text())
-        if exclude_model is not None and Path(pushed["model_dir"]) == Path(exclude_model):
+        pushed = filesystem.read_json(path)
+        if exclude_model is not None and pushed["model_dir"] == exclude_model:
             continue
-        if Path(pushed["version_dir"]).is_dir():
+        if filesystem.isdir(pushed["version_dir"]):
             return pushed
     return None

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
-from pathlib import Path
 
 import pipelines  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from fpam_tf.cli import (
@@ -38,6 +36,7 @@ from fpam_tf.training.run_dir import RunConfig
 from pipelines import (
     evaluator,
     example_gen,
+    filesystem,
     pusher,
     raw_sources,
     statistics_gen,
@@ -104,7 +103,9 @@ def run_pipeline(settings: Settings) -> dict:
         inputs={"examples": examples},
         config={},
         outputs=["statistics"],
-        execute=lambda out: statistics_gen.run(examples.path, out["statistics"]),
+        execute=lambda out: statistics_gen.run(
+            filesystem.local_path(examples.path), filesystem.local_path(out["statistics"])
+        ),
     )
     done["Transform"] = run_transform(root, examples, options)
     graph, transformed = (
@@ -133,7 +134,7 @@ def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Executio
             settings.run.dataset,
             settings.run.data_dir,
             settings.run.dataset_options,
-            root.path / "raw",
+            filesystem.local_path(filesystem.join(root.path, "raw")),
         )
     except DataError as error:
         raise PipelineError(example_gen.COMPONENT, str(error)) from error
@@ -143,8 +144,10 @@ def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Executio
         example_gen.check_schema(
             root.component_dir(example_gen.COMPONENT), raw, schema, settings.update_schema
         )
-        (out["examples"] / "input_schema.json").write_text(json.dumps(schema, indent=2) + "\n")
-        return example_gen.run(raw, out["examples"], options=options, strict=settings.strict)
+        filesystem.write_json(filesystem.join(out["examples"], "input_schema.json"), schema)
+        return example_gen.run(
+            raw, filesystem.local_path(out["examples"]), options=options, strict=settings.strict
+        )
 
     return root.run_component(
         example_gen.COMPONENT,
@@ -164,11 +167,11 @@ def run_transform(root: PipelineRoot, examples: Artifact, options) -> Execution:
         config={"min_count": transform.MIN_ITEM_COUNT},
         outputs=["transform_graph", "transformed_examples"],
         execute=lambda out: transform.run(
-            examples.path,
-            out["transform_graph"],
-            out["transformed_examples"],
+            filesystem.local_path(examples.path),
+            filesystem.local_path(out["transform_graph"]),
+            filesystem.local_path(out["transformed_examples"]),
             options=options,
-            temp_dir=out["transform_graph"].parent / "tft_tmp",
+            temp_dir=filesystem.local_path(out["transform_graph"]).parent / "tft_tmp",
         ),
     )
 
@@ -195,9 +198,9 @@ def run_trainer(
         outputs=["model"],
         execute=lambda out: trainer.run(
             config,
-            graph.path,
-            transformed.path,
-            out["model"],
+            filesystem.local_path(graph.path),
+            filesystem.local_path(transformed.path),
+            filesystem.local_path(out["model"]),
             distribution=settings.distribution,
             max_steps_per_epoch=settings.max_steps_per_epoch,
             verbose=settings.verbose,
@@ -235,7 +238,7 @@ def run_pusher(
     # An exported model returns at most the whole catalogue: a tiny log's vocabulary can be below
     # --k.
     k = min(settings.k, transform_vocabulary_size(graph.path))
-    export_base = Path(settings.export_base).resolve()
+    export_base = filesystem.location(settings.export_base)
     report, blessing = evaluation["evaluation"], evaluation["blessing"]
     return root.run_component(
         pusher.COMPONENT,
@@ -245,7 +248,7 @@ def run_pusher(
             "blessing": blessing,
             "transform_graph": graph,
         },
-        config={"export_base": str(export_base), "name": name, "k": k},
+        config={"export_base": export_base, "name": name, "k": k},
         outputs=["pushed_model"],
         execute=lambda out: pusher.run(
             model.path,
@@ -260,10 +263,10 @@ def run_pusher(
     )
 
 
-def transform_vocabulary_size(graph_dir: Path) -> int:
+def transform_vocabulary_size(graph_dir: str) -> int:
     """Number of items in the transform graph's vocabulary (padding excluded)."""
-    asset = graph_dir / "transform_fn" / "assets" / transform.VOCABULARY
-    return len(asset.read_text(encoding="utf-8").splitlines())
+    asset = filesystem.join(graph_dir, "transform_fn", "assets", transform.VOCABULARY)
+    return len(filesystem.read_text(asset).splitlines())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -280,7 +283,10 @@ def parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(p)
     p.add_argument(
-        "--pipeline-root", default=None, help="artifact root (default: pipeline_root/<dataset>)"
+        "--pipeline-root",
+        default=None,
+        help="artifact root: a local folder or a URI such as gs://bucket/root "
+        "(default: pipeline_root/<dataset>)",
     )
     p.add_argument(
         "--distribution",

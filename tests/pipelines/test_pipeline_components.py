@@ -44,24 +44,27 @@ def test_end_to_end_run_pushes_a_blessed_model(first_run):
     for component, execution in done.items():
         for artifact in execution.artifacts.values():
             # TFX layout: <root>/<Component>/<artifact>/<execution id>
-            assert artifact.path == root / component / artifact.name / str(execution.execution_id)
-    assert (done["Evaluator"]["blessing"].path / "BLESSED").is_file()
-    evaluation = json.loads((done["Evaluator"]["evaluation"].path / "evaluation.json").read_text())
+            folder = root / component / artifact.name / str(execution.execution_id)
+            assert artifact.path == str(folder)
+    assert (Path(done["Evaluator"]["blessing"].path) / "BLESSED").is_file()
+    evaluation = json.loads(
+        (Path(done["Evaluator"]["evaluation"].path) / "evaluation.json").read_text()
+    )
     assert set(evaluation["candidate"]["test"]) >= {"hr@20", "mrr@20", "ndcg@20"}
     assert evaluation["baseline"] is not None and evaluation["pushed"] is None
-    pushed = json.loads((done["Pusher"]["pushed_model"].path / "pushed.json").read_text())
+    pushed = json.loads((Path(done["Pusher"]["pushed_model"].path) / "pushed.json").read_text())
     version = Path(pushed["version_dir"])
     assert version == Path(settings.export_base).resolve() / "synthetic-narm-fp-adametric" / "1"
     assert (version / "saved_model.pb").is_file()
     graph_vocabulary = (
-        done["Transform"]["transform_graph"].path / "transform_fn" / "assets" / "items"
+        Path(done["Transform"]["transform_graph"].path) / "transform_fn" / "assets" / "items"
     )
     assert (version / "assets" / "vocabulary.txt").read_bytes() == graph_vocabulary.read_bytes()
     statistics = json.loads(
-        (done["StatisticsGen"]["statistics"].path / "statistics.json").read_text()
+        (Path(done["StatisticsGen"]["statistics"].path) / "statistics.json").read_text()
     )
     assert sum(statistics[split]["sessions"] for split in statistics) == 200
-    assert (done["StatisticsGen"]["statistics"].path / "statistics.png").stat().st_size > 0
+    assert (Path(done["StatisticsGen"]["statistics"].path) / "statistics.png").stat().st_size > 0
 
 
 def test_second_run_skips_every_component(first_run):
@@ -79,8 +82,10 @@ def test_unblessed_model_is_kept_with_its_reason(first_run, tmp_path):
     strict = dataclasses.replace(settings, blessing_margin=100.0)
     again = run_pipeline(strict)
     assert [c for c, e in again.items() if not e.skipped] == ["Evaluator", "Pusher"]
-    assert (again["Evaluator"]["blessing"].path / "NOT_BLESSED").is_file()
-    record = json.loads((again["Pusher"]["pushed_model"].path / "not_pushed.json").read_text())
+    assert (Path(again["Evaluator"]["blessing"].path) / "NOT_BLESSED").is_file()
+    record = json.loads(
+        (Path(again["Pusher"]["pushed_model"].path) / "not_pushed.json").read_text()
+    )
     assert not record["pushed"] and "does not beat" in record["reason"]
     assert sorted(
         p.name for p in (Path(settings.export_base) / "synthetic-narm-fp-adametric").iterdir()
@@ -91,7 +96,7 @@ def test_failing_component_leaves_no_artifact(tmp_path):
     root = PipelineRoot(tmp_path)
 
     def fail(out):
-        (out["things"] / "half-written").write_text("partial")
+        (Path(out["things"]) / "half-written").write_text("partial")
         raise RuntimeError("disk full")
 
     with pytest.raises(PipelineError, match="Demo: failed: RuntimeError: disk full"):
@@ -103,12 +108,12 @@ def test_failing_component_leaves_no_artifact(tmp_path):
     assert root.records("Demo") == []
 
     def succeed(out):
-        (out["things"] / "done").write_text("complete")
+        (Path(out["things"]) / "done").write_text("complete")
 
     execution = root.run_component(
         "Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=succeed
     )
-    assert not execution.skipped and (execution["things"].path / "done").is_file()
+    assert not execution.skipped and (Path(execution["things"].path) / "done").is_file()
     assert root.run_component(
         "Demo", inputs={"x": 1}, config={}, outputs=["things"], execute=fail
     ).skipped

@@ -12,6 +12,7 @@ pytest.importorskip(
 )
 
 import json
+from pathlib import Path
 
 import numpy as np
 from pipeline_inputs import SHARED_DATASETS, TINY_SYNTHETIC, spotify_rows, write_spotify_log
@@ -52,7 +53,7 @@ def beam_path(tmp_path, settings: Settings, beam_args=()):
     examples = run_example_gen(root, settings, options)["examples"]
     graph = run_transform(root, examples, options)
     data = trainer.protocol_data(graph["transform_graph"].path, graph["transformed_examples"].path)
-    counts = json.loads((examples.path / "split_counts.json").read_text())
+    counts = json.loads((Path(examples.path) / "split_counts.json").read_text())
     return data, {split: counts[split] for split in ("train", "validation", "test")}
 
 
