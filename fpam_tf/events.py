@@ -68,7 +68,8 @@ class Sessions:
       start_times: int64 array ``[n]``, seconds since the epoch.
       row_splits: int64 array ``[n + 1]``; session ``i`` owns events
         ``row_splits[i]:row_splits[i+1]``.
-      items: str array ``[e]``, raw item ids.
+      items: object array ``[e]`` of ``str``, raw item ids (:func:`item_column`: events of one
+        item share one string, so a column costs 8 bytes per event whatever the ids' lengths).
       is_fp: bool array ``[e]``.
       grades: int8 array ``[e]``, skip grades 0-3 (see the module docstring).
     """
@@ -113,7 +114,7 @@ class Sessions:
             user_ids=np.asarray(user_ids, dtype=object).astype(str),
             start_times=np.asarray(start_times, dtype=np.int64),
             row_splits=np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64),
-            items=np.asarray(items, dtype=object).astype(str),
+            items=item_column(items),
             is_fp=np.asarray(is_fp, dtype=bool),
             grades=all_grades,
         )
@@ -199,6 +200,27 @@ class Sessions:
             is_fp=self.is_fp[keep],
             grades=self.grades[keep],
         )
+
+
+def item_column(ids, table: dict | None = None) -> np.ndarray:
+    """Object array ``[e]`` of the ids ``ids`` (``str``, or a UTF-8 bytes array as TFRecords hold
+    them) in which equal ids are one ``str`` object.
+
+    A fixed-width ``str`` array costs 4 bytes per character of the *longest* id for every event
+    (Last.fm keys run to hundreds of characters: gigabytes for its 19M plays); this costs a pointer
+    per event plus each distinct id once. ``table`` (distinct id -> its string) is shared by calls
+    that should share strings, e.g. the chunks of one column.
+    """
+    table = {} if table is None else table
+    if isinstance(ids, np.ndarray) and ids.dtype.kind == "S":
+        # Sorting bytes is native: decode each distinct id once, then gather.
+        distinct, inverse = np.unique(ids, return_inverse=True)
+        texts = (value.decode("utf-8") for value in distinct.tolist())
+        strings = np.array([table.setdefault(text, text) for text in texts] or [], dtype=object)
+        return strings[inverse.reshape(-1)]
+    return np.fromiter(
+        (table.setdefault(i, i) for i in map(str, ids)), dtype=object, count=len(ids)
+    )
 
 
 def ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -10,7 +10,9 @@ ambiguous only when a name itself contains `` - ``, which we accept for readable
 
 from __future__ import annotations
 
+import array
 import contextlib
+import dataclasses
 import datetime as dt
 import tarfile
 from collections.abc import Iterator
@@ -71,9 +73,31 @@ def parse_timestamp(text: str) -> int:
     return int(moment.timestamp())
 
 
-def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], list[str]]]:
-    """Per user, (timestamps, item keys) in file order; malformed rows go to ``bad_rows``."""
-    plays: dict[str, tuple[list[int], list[str]]] = {}
+@dataclasses.dataclass
+class Plays:
+    """Every valid row of the file as compact columns: per user, in file order, the play times
+    (int64 seconds) and item codes (int32 indices into ``keys``, the distinct item keys in order of
+    first appearance). About 12 bytes a play plus each distinct key once, where Python objects per
+    row cost over 100 bytes (the full Last.fm 1K log has 19M rows)."""
+
+    times: dict[str, array.array] = dataclasses.field(default_factory=dict)
+    items: dict[str, array.array] = dataclasses.field(default_factory=dict)
+    keys: list[str] = dataclasses.field(default_factory=list)
+    codes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def add(self, user: str, seconds: int, key: str) -> None:
+        if user not in self.times:
+            self.times[user], self.items[user] = array.array("q"), array.array("i")
+        code = self.codes.setdefault(key, len(self.keys))
+        if code == len(self.keys):
+            self.keys.append(key)
+        self.times[user].append(seconds)
+        self.items[user].append(code)
+
+
+def read_plays(source: Path, bad_rows: BadRows) -> Plays:
+    """The valid rows of the file (:class:`Plays`); malformed rows go to ``bad_rows``."""
+    plays = Plays()
     with _open_lines(source) as (name, stream):
         for line_number, line in enumerate(stream, start=1):
             fields = line.rstrip("\r\n").split("\t")
@@ -99,25 +123,28 @@ def read_plays(source: Path, bad_rows: BadRows) -> dict[str, tuple[list[int], li
                     "write timestamps as ISO-8601 UTC, e.g. 2009-05-04T23:08:57Z",
                 )
                 continue
-            times, items = plays.setdefault(user, ([], []))
-            times.append(seconds)
-            items.append(track_id or f"{artist}{ITEM_NAME_SEPARATOR}{track}")
+            plays.add(user, seconds, track_id or f"{artist}{ITEM_NAME_SEPARATOR}{track}")
     return plays
 
 
 def user_sessions(
-    user: str, times: list[int], items: list[str], *, gap_seconds: int, skip_seconds: int
+    user: str,
+    times: np.ndarray,
+    items: np.ndarray,
+    *,
+    gap_seconds: int,
+    skip_seconds: int,
 ) -> list[SessionRecord]:
     """Sessions of one user: ascending time, split at gaps > ``gap_seconds``, FP = play time <
-    ``skip_seconds``.
+    ``skip_seconds``. ``times`` and ``items`` are the user's plays in file order.
 
     The file lists a user's plays newest first, so rows are reversed before the stable sort: plays
     with equal timestamps then keep their chronological (reverse file) order.
     """
-    reversed_times = np.asarray(times[::-1], dtype=np.int64)
+    reversed_times = np.asarray(times, dtype=np.int64)[::-1]
     order = np.argsort(reversed_times, kind="stable")
     stamps = reversed_times[order]
-    keys = [items[len(items) - 1 - i] for i in order]
+    keys = np.asarray(items)[::-1][order]
     play_time = np.diff(stamps)
     starts_session = np.concatenate([[True], play_time > gap_seconds])
     # The last play of a session has no observable play time: never FP.
@@ -126,7 +153,11 @@ def user_sessions(
     bounds = np.concatenate([np.flatnonzero(starts_session), [len(stamps)]])
     return [
         SessionRecord(
-            f"{user}:{stamps[lo]}", user, int(stamps[lo]), keys[lo:hi], is_fp[lo:hi].tolist()
+            f"{user}:{stamps[lo]}",
+            user,
+            int(stamps[lo]),
+            keys[lo:hi].tolist(),
+            is_fp[lo:hi].tolist(),
         )
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
@@ -142,13 +173,19 @@ def read_sessions(
     """All sessions of a Last.fm 1K file (see the module docstring), users in file order."""
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     plays = read_plays(source, bad_rows)
-    if not plays:
+    if not plays.times:
         raise bad_rows.no_valid_rows(source, FIX)
+    # Each session's items are gathered from here: one string object per distinct key.
+    keys = np.array(plays.keys, dtype=object)
     sessions: list[SessionRecord] = []
-    for user, (times, items) in plays.items():
+    for user, times in plays.times.items():
         sessions.extend(
             user_sessions(
-                user, times, items, gap_seconds=session_gap_minutes * 60, skip_seconds=skip_seconds
+                user,
+                np.frombuffer(times, dtype=np.int64),
+                keys[np.frombuffer(plays.items[user], dtype=np.int32)],
+                gap_seconds=session_gap_minutes * 60,
+                skip_seconds=skip_seconds,
             )
         )
     return sessions

@@ -31,6 +31,7 @@ EPOCH_START = 1577836800  # 2020-01-01T00:00:00Z
 LIKED_PLAY_SECONDS = (120, 360)
 SKIPPED_PLAY_SECONDS = (2, 25)
 SESSION_GAP_HOURS = (2, 72)
+WRITE_BLOCK_ROWS = 1_000_000
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -206,17 +207,20 @@ def _write_tsv(
     without_mbid = rng.random(num_items) < 0.28
     track_ids = ["" if missing else track for missing, track in zip(without_mbid, track_ids)]
     order = np.lexsort((-timestamps, event_users))
-    stamps = np.char.add(np.datetime_as_string(timestamps[order].astype("datetime64[s]")), "Z")
-    lines = [
-        f"user_{user:06d}\t{stamp}\t{artist_ids[item_genre[item]]}\tArtist {item_genre[item]:03d}\t"
-        f"{track_ids[item]}\tTrack {item:05d}\n"
-        for user, stamp, item in zip(
-            event_users[order].tolist(), stamps.tolist(), items[order].tolist()
-        )
-    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", encoding="utf-8", newline="") as stream:
-        stream.writelines(lines)
+        # A block of rows at a time: the text of a 19M-play log would not fit in memory at once.
+        for block in np.array_split(order, max(1, len(order) // WRITE_BLOCK_ROWS)):
+            stamps = np.char.add(
+                np.datetime_as_string(timestamps[block].astype("datetime64[s]")), "Z"
+            )
+            stream.writelines(
+                f"user_{user:06d}\t{stamp}\t{artist_ids[item_genre[item]]}\t"
+                f"Artist {item_genre[item]:03d}\t{track_ids[item]}\tTrack {item:05d}\n"
+                for user, stamp, item in zip(
+                    event_users[block].tolist(), stamps.tolist(), items[block].tolist()
+                )
+            )
     os.replace(partial, path)
     return path

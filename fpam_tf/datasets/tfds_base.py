@@ -21,15 +21,27 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from fpam_tf.datasets.badrows import BadRowReport, BadRows
 from fpam_tf.errors import DataError
-from fpam_tf.events import SessionRecord, Sessions, split_sessions
+from fpam_tf.events import SessionRecord, Sessions, item_column, split_sessions
 
 # Fewer sessions leave a split empty (floor(0.8 n) < floor(0.9 n) < n needs n >= 10); TFDS cannot
 # write those.
 MIN_SESSIONS = 10
+# The example features of SessionsBuilder._info as TFDS stores them (tf.train.Example: sequences
+# as flat lists, booleans and int8 as int64), to parse stored sessions a batch at a time.
+SERIALIZED_FEATURES = {
+    "session_id": tf.io.FixedLenFeature([], tf.string),
+    "user_id": tf.io.FixedLenFeature([], tf.string),
+    "start_time": tf.io.FixedLenFeature([], tf.int64),
+    "items": tf.io.RaggedFeature(tf.string),
+    "is_fp": tf.io.RaggedFeature(tf.int64),
+    "grades": tf.io.RaggedFeature(tf.int64),
+}
+READ_BATCH = 8192
 
 
 @dataclasses.dataclass(eq=False)
@@ -145,24 +157,46 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return BadRowReport.from_json(self.info.metadata["bad_rows"])
 
     def read_split(self, split: str) -> Sessions:
-        """One prepared split as :class:`Sessions`, read in one ragged batch (no per-session
-        Python)."""
-        count = self.info.splits[split].num_examples
-        dataset = self.as_dataset(split=split, shuffle_files=False).ragged_batch(count)
-        batch = next(iter(dataset))
+        """One prepared split as :class:`Sessions`, in stored (chronological) order.
+
+        The split's TFRecord files are parsed :data:`READ_BATCH` sessions at a time by one
+        ``tf.io.parse_example`` each (no per-session Python, no per-session graph step), and each
+        batch becomes NumPy columns at once, so memory holds the columns plus one batch.
+        """
+        files = [str(path) for path in self.info.splits[split].filepaths]
+        batches = (
+            tf.data.TFRecordDataset(files)
+            .batch(READ_BATCH)
+            .map(lambda serialized: tf.io.parse_example(serialized, SERIALIZED_FEATURES))
+        )
+        columns: dict[str, list[np.ndarray]] = {key: [] for key in SERIALIZED_FEATURES}
+        lengths, distinct_items = [np.zeros(1, np.int64)], {}
+        for batch in batches:
+            for key in ("session_id", "user_id", "start_time"):
+                columns[key].append(batch[key].numpy())
+            lengths.append(batch["items"].row_lengths().numpy())
+            item_bytes = batch["items"].flat_values.numpy().astype(bytes)
+            columns["items"].append(item_column(item_bytes, distinct_items))
+            for key in ("is_fp", "grades"):
+                columns[key].append(batch[key].flat_values.numpy())
+
+        def joined(key, dtype):
+            parts = columns[key]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
         return Sessions(
-            session_ids=_strings(batch["session_id"].numpy()),
-            user_ids=_strings(batch["user_id"].numpy()),
-            start_times=batch["start_time"].numpy().astype(np.int64),
-            row_splits=batch["items"].row_splits.numpy().astype(np.int64),
-            items=_strings(batch["items"].flat_values.numpy()),
-            is_fp=batch["is_fp"].flat_values.numpy().astype(bool),
-            grades=batch["grades"].flat_values.numpy().astype(np.int8),
+            session_ids=_strings(joined("session_id", bytes)),
+            user_ids=_strings(joined("user_id", bytes)),
+            start_times=joined("start_time", np.int64),
+            row_splits=np.cumsum(np.concatenate(lengths), dtype=np.int64),
+            items=joined("items", object),
+            is_fp=joined("is_fp", bool),
+            grades=joined("grades", np.int8),
         )
 
 
 def _strings(values: np.ndarray) -> np.ndarray:
-    """UTF-8 bytes array -> str array (the dtype :meth:`Sessions.from_records` produces)."""
+    """UTF-8 bytes array -> str array (session and user ids: one per session)."""
     return np.char.decode(values.astype(bytes), "utf-8") if len(values) else np.zeros(0, dtype=str)
 
 

@@ -141,6 +141,52 @@ def test_synthetic_load_without_data_dir(tmp_path):
     assert list((tmp_path / "tfds" / "synthetic_raw").rglob(lastfm.TSV_NAME))
 
 
+def test_batched_read_back_is_what_tfds_itself_decodes(tmp_path):
+    from fpam_tf.datasets.tfds_base import READ_BATCH
+    from fpam_tf.datasets.tfds_builders import make_config
+
+    # More sessions than one read batch, so batches are joined.
+    prepared = datasets.load(
+        "synthetic", tfds_dir=tmp_path / "tfds", **dict(SMALL, num_sessions=READ_BATCH + 700)
+    )
+    builder = datasets.builder_of("synthetic")(
+        data_dir=str(tmp_path / "tfds"),
+        config=make_config(
+            "synthetic",
+            None,
+            (tmp_path / "tfds").resolve(),
+            dict(SMALL, num_sessions=READ_BATCH + 700),
+        ),
+    )
+    for split, sessions in prepared.splits.items():
+        count = builder.info.splits[split].num_examples
+        batch = next(iter(builder.as_dataset(split=split, shuffle_files=False).ragged_batch(count)))
+
+        def text(values):
+            return [value.decode() for value in values.numpy().tolist()]
+
+        assert sessions.session_ids.tolist() == text(batch["session_id"])
+        assert sessions.user_ids.tolist() == text(batch["user_id"])
+        assert sessions.items.tolist() == text(batch["items"].flat_values)
+        assert sessions.row_splits.tolist() == batch["items"].row_splits.numpy().tolist()
+        assert sessions.start_times.tolist() == batch["start_time"].numpy().tolist()
+        assert sessions.is_fp.tolist() == batch["is_fp"].flat_values.numpy().tolist()
+        assert sessions.grades.tolist() == batch["grades"].flat_values.numpy().tolist()
+        assert sessions.items.dtype == object
+
+
+def test_an_item_column_holds_each_distinct_id_once():
+    from fpam_tf.events import item_column
+
+    shared = {}
+    from_text = item_column(["ab", "c", "ab"], shared)
+    from_bytes = item_column(np.array([b"ab", "é".encode(), b"ab"]), shared)
+    assert from_text.tolist() == ["ab", "c", "ab"] and from_bytes.tolist() == ["ab", "é", "ab"]
+    # One string object per distinct id, across calls sharing a table.
+    assert from_text[0] is from_text[2] is from_bytes[0] is from_bytes[2]
+    assert item_column([]).shape == (0,) and item_column(np.zeros(0, "S1")).dtype == object
+
+
 def test_bad_rows_warned_and_strict(tmp_path, caplog):
     raw = tmp_path / "raw"
     lastfm_log(raw / lastfm.TSV_NAME, bad_line=4)
