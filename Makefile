@@ -54,7 +54,8 @@ pipeline: $(STAMP)
 	$(PY) -m pipelines.run --dataset synthetic --epochs 3 --batch-size 256 --embedding-dim 32 --hidden-units 32
 
 ## The converged study of docs/REPRODUCTION.md on the Spotify sample: many hours on 2 CPU cores; rerun to
-## continue (finished runs are kept, a killed one resumes from its last checkpoint).
+## continue (finished runs are recorded in results/study/ to be committed, and a fresh clone restores them instead of
+## training again; a killed run resumes from its last checkpoint while its run directory exists).
 reproduce: $(STAMP)
 	$(PY) -m benchmarks.reproduce --datasets spotify
 	$(PY) -m benchmarks.reproduce --datasets yoochoose --backbones narm

@@ -7,8 +7,12 @@ fixed rule of ``grid.RECIPE_RULE`` picks the training recipe; then with that rec
 x method cell (Vanilla, FP-Simple, FP-AdaMetric, FP-Unlikelihood, FP-SkipHead; for NARM also
 FP-Metric and the former CLI default), backbone by backbone and seed by seed, each until early
 stopping on validation MRR@20 (patience 3, cap 40). NARM and SR-GNN run three seeds, STAMP and
-GRU4Rec one. Each cell x seed has a run directory ``<runs-dir>/<dataset>/<cell>-s<seed>``; one
-holding ``metrics.json`` is not retrained, and a killed one resumes from its last checkpoint.
+GRU4Rec one. Every run trains in float32 (``grid.STUDY_PRECISION``), whatever the machine. Each
+cell x seed has a run directory ``<runs-dir>/<dataset>/<cell>-s<seed>``; one holding
+``metrics.json`` is not retrained, and a killed one resumes from its last checkpoint. A finished run
+is also recorded in ``<out>/study/<dataset>/<cell>-s<seed>.json`` (``records.py``): committed, the
+records carry the study across sessions and machines, whose run directories do not survive; a fresh
+clone restores them into run directories and trains only what is missing.
 
 Every invocation then collects all finished cells from disk, whatever it selected to train, and
 writes ``<out>/<dataset>.json``, ``<out>/<dataset>.md``, ``<out>/<dataset>_mrr20.png`` and the
