@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.train_throughput
 	$(PY) -m benchmarks.serving_latency
 	$(PY) -m benchmarks.pipeline_scaling --replicas 1 4 16
+	$(PY) -m benchmarks.data_scaling
 
 ## Opt-in: builds .venv-peer (PyTorch 2.13 CPU, RecBole 1.2.1); then `python -m benchmarks.train_throughput`
 ## times RecBole's NARM on our windows beside ours (benchmarks/peer/ runs it by hand too).
