@@ -93,6 +93,8 @@ class FPAdaMetricLoss(keras.layers.Layer):
     - ``"fp_term"`` scalar: mean of L_b over the windows with window_mask True and n_fp >= 1;
       exactly 0.0 when no window qualifies (also when F = 0);
     - ``"per_window"`` [B]: L_b, 0 where the window is not counted;
+    - ``"count"`` scalar: the number of windows counted (what a mean over several batches, or
+      over the replicas' slices of one, divides by);
     - ``"fp_weights"`` [B, F]: the aggregation weights w, 0 on padding (and in windows without FPs).
 
     λ (the weight of this term in the total loss) is applied by the caller. The f_FPA MLP runs
@@ -180,6 +182,7 @@ class FPAdaMetricLoss(keras.layers.Layer):
             return {
                 "fp_term": ops.zeros((), "float32"),
                 "per_window": zeros,
+                "count": ops.zeros((), "float32"),
                 "fp_weights": ops.zeros((batch, 0), "float32"),
             }
         m3 = ops.expand_dims(fp_mask, -1)
@@ -206,7 +209,12 @@ class FPAdaMetricLoss(keras.layers.Layer):
         per_window = ops.where(valid, hinge, 0.0)
         count = ops.sum(ops.cast(valid, "float32"))
         fp_term = ops.sum(per_window) / ops.maximum(count, 1.0)
-        return {"fp_term": fp_term, "per_window": per_window, "fp_weights": weights}
+        return {
+            "fp_term": fp_term,
+            "per_window": per_window,
+            "count": count,
+            "fp_weights": weights,
+        }
 
     def get_config(self):
         config = super().get_config()

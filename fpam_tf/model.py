@@ -175,67 +175,92 @@ class SessionRecommender(keras.Model):
 
     def loss_terms(self, x, y, y_pred, sample_weight=None, *, compute_metrics: bool):
         """The total loss of a batch; updates the loss trackers and, when ``compute_metrics``,
-        the ranking metrics."""
+        the ranking metrics.
+
+        Every term is a sum over windows divided by a count of windows. Under a
+        ``tf.distribute`` strategy with several replicas the sums are this replica's and the
+        counts the whole global batch's (one all-reduce), so the replicas' totals add up to the
+        one-device loss of the global batch however it was split (unevenly, or with an empty
+        slice, on a last partial batch) and their summed gradients are its gradient.
+        """
         # Evaluation steps (the ones that compute metrics) need no gradient.
         cross_entropy = softmax_cross_entropy(
             y, y_pred["logits"], differentiable=not compute_metrics
         )
-        if sample_weight is None:
-            ce_loss = ops.mean(cross_entropy)
-        else:
-            weight = ops.cast(sample_weight, "float32")
-            ce_loss = ops.sum(cross_entropy * weight) / ops.maximum(ops.sum(weight), 1e-6)
-        total = ce_loss
-        fp_loss = ops.zeros((), "float32")
+        weight = (
+            ops.ones_like(cross_entropy)
+            if sample_weight is None
+            else ops.cast(sample_weight, "float32")
+        )
+        # name -> (sum over this replica's windows, its count of windows, the count's floor)
+        parts = {"ce": (ops.sum(cross_entropy * weight), ops.sum(weight), 1e-6)}
         if self.fp_term is not None and x is not None and "fp_items" in x:
             fp_items = x["fp_items"]
             user = self.user_embedding(x["users"]) if self.user_embedding is not None else None
-            fp_loss = self.fp_term(
+            fp = self.fp_term(
                 y_pred["session_embedding"],
                 self.item_embedding(y),
                 self.item_embedding(fp_items),
                 ops.not_equal(fp_items, 0),
                 user,
                 ops.logical_not(x["target_is_fp"]),
-            )["fp_term"]
-            total = total + self.fp_lambda * fp_loss
-        skip_loss = ops.zeros((), "float32")
+            )
+            parts["fp"] = (ops.sum(fp["per_window"]), fp["count"], 1.0)
         if x is not None and "target_is_fp" in x:
-            skip_loss = self.skip_terms(y, y_pred, cross_entropy, x["target_is_fp"])
-            total = total + skip_loss
+            parts.update(self.skip_parts(y, y_pred, cross_entropy, x["target_is_fp"]))
+        counts = replica_sum(ops.stack([count for _, count, _ in parts.values()]))
+        means = {
+            name: total / ops.maximum(counts[i], floor)
+            for i, (name, (total, _, floor)) in enumerate(parts.items())
+        }
+        zero = ops.zeros((), "float32")
+        ce_loss = means["ce"]
+        fp_loss = means.get("fp", zero)
+        skip_loss = means.get("unlikelihood", zero) + means.get("skip_head", zero)
+        total = ce_loss + self.fp_lambda * fp_loss + skip_loss
         if self.losses:
-            total = total + ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
-        self.ce_tracker.update_state(ce_loss)
-        self.fp_tracker.update_state(fp_loss)
-        self.skip_tracker.update_state(skip_loss)
+            total = total + per_replica(
+                ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
+            )
+        # Each replica's trackers are averaged over the replicas when read: scaled by their number
+        # they report the global batch's terms.
+        replicas = replicas_in_sync()
+        self.ce_tracker.update_state(ce_loss * replicas)
+        self.fp_tracker.update_state(fp_loss * replicas)
+        self.skip_tracker.update_state(skip_loss * replicas)
         if compute_metrics:
             self.ranking.update_state(y, y_pred.get("ranking_scores", y_pred["logits"]))
-        return per_replica(total)
+        return total
 
-    def skip_terms(self, targets, y_pred, cross_entropy, target_is_fp):
-        """``α ·`` mean unlikelihood of the FP-target windows + the skip head's mean binary
-        cross-entropy (float32 scalar; 0 for what the model does not have).
+    def skip_parts(self, targets, y_pred, cross_entropy, target_is_fp) -> dict:
+        """The skip terms as :meth:`loss_terms` parts, those the model has: ``"unlikelihood"``,
+        ``α ·`` the unlikelihood ``-log(1 - p_target)`` over the windows whose target is an FP,
+        and ``"skip_head"``, the skip head's binary cross-entropy over every window.
 
-        The unlikelihood ``-log(1 - p)`` uses ``p = exp(-cross_entropy)``, the softmax probability
-        of the target, so it adds no pass over the [B, V] logits. The skip head learns on a
-        stopped gradient: it reads the session and item embeddings but does not shape them, so the
-        recommender underneath is trained exactly as without the head.
+        The unlikelihood uses ``p = exp(-cross_entropy)``, the softmax probability of the target,
+        so it adds no pass over the [B, V] logits. The skip head learns on a stopped gradient: it
+        reads the session and item embeddings but does not shape them, so the recommender
+        underneath is trained exactly as without the head.
         """
         is_fp = ops.cast(target_is_fp, "float32")
-        total = ops.zeros((), "float32")
+        parts = {}
         if self.unlikelihood > 0:
             # 1 - p = -expm1(-CE); floored so a target already at p ~ 1 gives a finite loss.
             unlikelihood = -ops.log(ops.maximum(-ops.expm1(-cross_entropy), 1e-6))
-            count = ops.maximum(ops.sum(is_fp), 1.0)
-            total = total + self.unlikelihood * ops.sum(unlikelihood * is_fp) / count
+            parts["unlikelihood"] = (
+                self.unlikelihood * ops.sum(unlikelihood * is_fp),
+                ops.sum(is_fp),
+                1.0,
+            )
         if self.skip_head is not None:
             session = ops.stop_gradient(y_pred["session_embedding"])
             target_embedding = ops.stop_gradient(self.item_embedding(targets))
             skip_logits = self.skip_head(
                 session, target_embedding[:, None, :], ops.reshape(targets, (-1, 1))
             )[:, 0]
-            total = total + ops.mean(ops.binary_crossentropy(is_fp, skip_logits, from_logits=True))
-        return total
+            bce = ops.binary_crossentropy(is_fp, skip_logits, from_logits=True)
+            parts["skip_head"] = (ops.sum(bce), ops.sum(ops.ones_like(bce)), 1.0)
+        return parts
 
     def get_config(self):
         config = super().get_config()
@@ -256,16 +281,31 @@ class SessionRecommender(keras.Model):
         return config
 
 
-def per_replica(loss):
-    """``loss`` divided by the replica count under a ``tf.distribute`` strategy, so that summed
-    gradients are averages (what Keras does for compiled losses); unchanged otherwise."""
-    if keras.backend.backend() == "tensorflow":
+def replicas_in_sync() -> int:
+    """How many replicas run this step: those of the ``tf.distribute`` strategy when called in
+    one of its replicas, else 1 (also under other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
+def replica_sum(value):
+    """``value`` summed over the replicas of the step (see :func:`replicas_in_sync`)."""
+    if replicas_in_sync() > 1:
         import tensorflow as tf
 
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            loss = loss / replicas
-    return loss
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+    return value
+
+
+def per_replica(loss):
+    """``loss`` divided by the replica count, so that the replicas' summed gradients are its
+    gradient (what Keras does for compiled losses)."""
+    replicas = replicas_in_sync()
+    return loss / replicas if replicas > 1 else loss
 
 
 def build_model(

@@ -7,8 +7,9 @@ small model and 3 epochs)::
 
 The training flags are ``python -m fpam_tf.train``'s, with the same defaults (``fpam_tf.cli``).
 
-On a cluster: ``--runner DataflowRunner|FlinkRunner|SparkRunner`` plus that runner's usual Beam
-options; every argument this parser does not know goes to Beam's ``PipelineOptions``::
+On a cluster: ``--runner DaskRunner|DataflowRunner|FlinkRunner|SparkRunner`` plus that runner's
+usual Beam options (DaskRunner: ``--dask_client_address=HOST:PORT``, the one tested; BUILD.md);
+every argument this parser does not know goes to Beam's ``PipelineOptions``::
 
     python -m pipelines.run --dataset spotify --data-dir /data/mssd --runner FlinkRunner \\
         --flink_master=host:8081 --environment_type=LOOPBACK
@@ -91,7 +92,7 @@ class Settings:
 
 def run_pipeline(settings: Settings) -> dict:
     """Runs (or skips, when cached) every component in order; returns component name ->
-    Execution."""
+    Execution. A ``multiworker`` worker other than the chief stops after the Trainers."""
     settings.run.validate()
     DISTRIBUTIONS.get(settings.distribution)
     root = PipelineRoot(settings.pipeline_root)
@@ -121,6 +122,9 @@ def run_pipeline(settings: Settings) -> dict:
             root, settings, "BaselineTrainer", "vanilla", graph, transformed
         )
         baseline = done["BaselineTrainer"]["model"]
+    if not trainer.is_chief(settings.distribution):
+        # A multiworker non-chief took its part in training; its model artifacts are empty.
+        return done
     done["Evaluator"] = run_evaluator(root, settings, model, baseline)
     done["Pusher"] = run_pusher(root, settings, model, done["Evaluator"], graph)
     return done
@@ -355,8 +359,8 @@ def main(argv=None) -> dict:
     for component, execution in done.items():
         state = "skipped (cached)" if execution.skipped else "ran"
         print(f"{component:16s} execution {execution.execution_id:3d}  {state}")
-    record = done["Pusher"]["pushed_model"].path
-    print(f"Pusher output: {record}")
+    if "Pusher" in done:
+        print(f"Pusher output: {done['Pusher']['pushed_model'].path}")
     return done
 
 

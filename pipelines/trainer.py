@@ -9,6 +9,10 @@ directory are :func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* th
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +51,20 @@ DISTRIBUTIONS: Registry = Registry("distribution")
 DISTRIBUTIONS.register("none", _default_strategy, "the default strategy")
 DISTRIBUTIONS.register("mirrored", _mirrored, "MirroredStrategy over this machine's devices")
 DISTRIBUTIONS.register("multiworker", _multiworker, "MultiWorkerMirroredStrategy; reads TF_CONFIG")
+
+
+def is_chief(distribution: str) -> bool:
+    """Whether this process writes the model and runs the components after the Trainers: always,
+    but for a ``multiworker`` worker that ``TF_CONFIG`` does not make the chief (the ``chief``
+    task when the cluster has one, else ``worker`` 0, as ``MultiWorkerMirroredStrategy`` decides).
+    """
+    if distribution != "multiworker":
+        return True
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task", {})
+    if "chief" in tf_config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
 
 
 def strategy_for(distribution: str):
@@ -147,31 +165,69 @@ def run(
     max_steps_per_epoch: int | None = None,
     verbose: int = 0,
 ) -> dict:
-    """Trains ``config`` (a :class:`~fpam_tf.training.run_dir.RunConfig`) into the run directory
-    ``model_dir``.
+    """Trains ``config`` (a :class:`~fpam_tf.training.run_dir.RunConfig`) on the transformed
+    shards into the run directory ``model_dir`` under ``--distribution`` (see :func:`train`).
 
-    The model is created and trained inside the strategy's scope, so its variables are mirrored
-    over the strategy's devices. Returns the run's test results (``metrics.json``).
+    Returns the run's best validation MRR@20, test results (``metrics.json``), replica count and
+    whether this process is the chief.
     """
-    from fpam_tf.training.run import run as run_training
-    from fpam_tf.training.run_dir import RunDir
-
     # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime
     # starts.
     strategy = strategy_for(distribution)
     data = protocol_data(graph_dir, transformed)
-    with strategy.scope():
-        result = run_training(
+    return {
+        **train(
             config,
-            RunDir(model_dir),
-            checkpoint_steps=0,
-            verbose=verbose,
+            data,
+            model_dir,
+            strategy,
+            chief=is_chief(distribution),
             max_steps_per_epoch=max_steps_per_epoch,
-            data=data,
-        )
+            verbose=verbose,
+        ),
+        "distribution": distribution,
+    }
+
+
+def train(
+    config,
+    data: ProtocolData,
+    model_dir: Path,
+    strategy,
+    *,
+    chief: bool = True,
+    max_steps_per_epoch: int | None = None,
+    verbose: int = 0,
+) -> dict:
+    """Trains ``config`` on ``data`` under ``strategy`` into the run directory ``model_dir``.
+
+    The model is created and trained inside the strategy's scope, so its variables are mirrored
+    over the strategy's devices and every global batch is split over its replicas. Every worker
+    of a multi-worker strategy runs the whole run (training, validation and test steps are
+    collective, so all take them together), but only the ``chief`` writes ``model_dir``: the
+    others write a temporary run directory, removed afterwards. Returns the run's best
+    validation MRR@20 and test results.
+    """
+    from fpam_tf.training.run import run as run_training
+    from fpam_tf.training.run_dir import RunDir
+
+    run_dir = Path(model_dir) if chief else Path(tempfile.mkdtemp(prefix="fpam-worker-run-"))
+    try:
+        with strategy.scope():
+            result = run_training(
+                config,
+                RunDir(run_dir),
+                checkpoint_steps=0,
+                verbose=verbose,
+                max_steps_per_epoch=max_steps_per_epoch,
+                data=data,
+            )
+    finally:
+        if not chief:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return {
         "best_validation_mrr@20": result["best_validation_mrr@20"],
         "test": result["metrics"],
         "replicas": strategy.num_replicas_in_sync,
-        "distribution": distribution,
+        "chief": chief,
     }

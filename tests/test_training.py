@@ -325,15 +325,15 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     experiment = Experiment.create(config, data=small_data)
     run_dir = RunDir(tmp_path / "run")
     run_dir.claim(config)
-    real_step = experiment.model.train_on_batch
-    calls = []
+    from fpam_tf.training import loop
 
-    def poisoned_step(*args, **kwargs):
-        calls.append(1)
-        logs = real_step(*args, **kwargs)
-        return dict(logs, loss=float("nan")) if len(calls) > 2 else logs
+    real_batch_logs = loop.batch_logs
 
-    monkeypatch.setattr(experiment.model, "train_on_batch", poisoned_step)
+    def poisoned_batch_logs(*args):
+        for step, logs in enumerate(real_batch_logs(*args)):
+            yield dict(logs, loss=float("nan")) if step >= 2 else logs
+
+    monkeypatch.setattr(loop, "batch_logs", poisoned_batch_logs)
     with pytest.raises(NaNLossError, match="step 3.*last good checkpoint"):
         train(experiment, run_dir, verbose=0, checkpoint_steps=2)
     assert json.loads(run_dir.progress.read_text())["step"] == 2

@@ -9,6 +9,7 @@ from fpam_tf.input_pipeline import BatchOptions, make_dataset
 from fpam_tf.model import build_model
 from fpam_tf.protocol import ProtocolData
 from fpam_tf.protocol_variants import shifted_windows, variant_splits
+from fpam_tf.training import steps
 from fpam_tf.training.precision import resolve_precision
 from fpam_tf.training.run_dir import RunConfig
 from fpam_tf.windows import Windows
@@ -146,6 +147,4 @@ class Experiment:
         return results
 
     def _ranking(self, dataset) -> dict:
-        self.model.reset_metrics()
-        logs = self.model.evaluate(dataset, verbose=0, return_dict=True)
-        return {k: float(v) for k, v in logs.items()}
+        return steps.evaluate(self.model, dataset)

@@ -1,6 +1,10 @@
 """The epoch loop of a run: validation every epoch, early stopping on validation MRR@20, atomic
 checkpoints every epoch and every ``checkpoint_steps`` steps, resume mid-epoch, and a clear stop on
-a NaN loss (the last good checkpoint is kept)."""
+a NaN loss (the last good checkpoint is kept).
+
+Under a ``tf.distribute`` strategy (the model created in its scope) every global batch is split
+over the replicas; the loop, its steps, checkpoints and resume are the same as on one device.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from fpam_tf.input_pipeline import num_batches
 from fpam_tf.metrics import SELECTION_METRIC
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.run_dir import RunDir, save_weights_atomic
+from fpam_tf.training.steps import batch_logs
 
 
 class NaNLossError(FpamError):
@@ -68,16 +73,15 @@ def train(
     while progress["epoch"] < config.epochs and progress["stopped"] is None:
         epoch = progress["epoch"]
         model.reset_metrics()
-        # train_on_batch reports each batch's own loss terms; the bar averages them over the epoch.
+        # batch_logs reports each batch's own loss terms; the bar averages them over the epoch.
         bar = keras.utils.Progbar(steps, verbose=verbose, unit_name="step")
         if verbose:
             print(f"Epoch {epoch + 1}/{config.epochs}")
         started = time.perf_counter()
         logs = {}
         batches = experiment.training_dataset(windows, epoch).take(steps).skip(progress["step"])
-        for features, targets, weights in batches:
-            logs = model.train_on_batch(features, targets, weights, return_dict=True)
-            loss = float(logs["loss"])
+        for logs in batch_logs(model, batches, steps - progress["step"]):
+            loss = logs["loss"]
             if not math.isfinite(loss):
                 raise NaNLossError(
                     f"the training loss became {loss} at epoch {epoch + 1}, "
@@ -90,10 +94,7 @@ def train(
             progress["global_step"] += 1
             if summaries is not None:
                 summaries.train_step(progress["global_step"], logs, model.optimizer)
-            bar.update(
-                progress["step"],
-                [(k, float(logs[k])) for k in ("loss", "ce_loss", "fp_loss", "skip_loss")],
-            )
+            bar.update(progress["step"], list(logs.items()))
             if checkpoint_steps and progress["step"] % checkpoint_steps == 0:
                 checkpoint()
         seconds = time.perf_counter() - started
@@ -102,7 +103,7 @@ def train(
         record = {
             "epoch": epoch + 1,
             "seconds": round(seconds, 2),
-            "train_loss": float(logs["loss"]) if logs else None,
+            "train_loss": logs["loss"] if logs else None,
             **{f"val_{k}": round(v, 4) for k, v in validation.items()},
         }
         progress["history"].append(record)

@@ -26,7 +26,8 @@ class RunSummaries:
         self.validation_writer = tf.summary.create_file_writer(str(self.log_dir / "validation"))
 
     def train_step(self, step: int, logs: dict, optimizer) -> None:
-        """The step's loss terms (as ``train_on_batch`` reports them) and the learning rate."""
+        """The step's loss terms (as :func:`~fpam_tf.training.steps.batch_logs` reports them)
+        and the learning rate."""
         if step % self.log_every:
             return
         tf = self._tf
