@@ -99,11 +99,14 @@ def _apply_dofn(items, spec: _DoFnSpec, *side_values):
         bundle_finalizer_param=DoFn.BundleFinalizerParam(),
     )
     invoker.invoke_setup()
-    invoker.invoke_start_bundle()
-    for item in items:
-        invoker.invoke_process(beam_ops.get_windowed_value(item, spec.window_fn))
-    invoker.invoke_finish_bundle()
-    invoker.invoke_teardown()
+    try:
+        invoker.invoke_start_bundle()
+        for item in items:
+            invoker.invoke_process(beam_ops.get_windowed_value(item, spec.window_fn))
+        invoker.invoke_finish_bundle()
+    finally:
+        # A failed bundle still releases what setup acquired, as the DirectRunner does.
+        invoker.invoke_teardown()
     return [
         (output.tag, output.value.value)
         if isinstance(output, TaggedOutput)

@@ -24,7 +24,8 @@ _COMPILED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _compiled_step(model, name: str):
     """The model's ``name`` step (``"train_step"`` or ``"test_step"``) in every replica on the
-    iterator's next batch, compiled once per model; returns the replicas' outputs."""
+    iterator's next batch, compiled once per model; returns its loss terms (:data:`LOSS_TERMS`),
+    each the mean over the replicas."""
     import tensorflow as tf
 
     steps = _COMPILED_STEPS.setdefault(model, {})
@@ -38,7 +39,9 @@ def _compiled_step(model, name: str):
 
         @tf.function
         def step(iterator):
-            return replica_steps(next(iterator))
+            outputs = replica_steps(next(iterator))
+            # Reduced in the graph: an eager reduce per term and step would cost a dispatch each.
+            return {term: strategy.reduce("MEAN", outputs[term], axis=None) for term in LOSS_TERMS}
 
         steps[name] = step
     return steps[name]
@@ -60,12 +63,10 @@ def _distributed(model, dataset):
 def batch_logs(model, batches, count: int):
     """Trains on each of the ``count`` batches of ``batches`` in turn; yields each one's loss
     terms (:data:`LOSS_TERMS`). (``train_on_batch`` would hand every replica the whole batch.)"""
-    strategy = model.distribute_strategy
     iterator, step = _distributed(model, batches), _compiled_step(model, "train_step")
     for _ in range(count):
         model.reset_metrics()  # each batch's own terms, not a running mean
-        logs = step(iterator)
-        yield {name: float(strategy.reduce("MEAN", logs[name], axis=None)) for name in LOSS_TERMS}
+        yield {name: float(value) for name, value in step(iterator).items()}
 
 
 def evaluate(model, dataset) -> dict:
