@@ -1,8 +1,9 @@
 """Sessions of events with false-positive flags and skip grades, and the chronological split
 (PROTOCOL §1-2).
 
-Every dataset reader turns its raw log into :class:`SessionRecord` objects; :class:`Sessions`
-holds many of them column-wise (NumPy), which is what the vocabulary and window builders use.
+A dataset reader turns its raw log into :class:`SessionRecord` objects or, for logs of tens of
+millions of events (Last.fm 1K), straight into :class:`Sessions`: sessions column-wise (NumPy),
+which is what the vocabulary and window builders use.
 
 An event's *skip grade* (int8) says how little of it was played: 3 = skipped at once (MSSD
 ``skip_1``), 2 = briefly (``skip_2``), 1 = most of it (``skip_3``), 0 = played to the end. Only

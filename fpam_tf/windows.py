@@ -117,43 +117,38 @@ def build_windows(
     """
     CONTEXTS.get(context)
     FP_SCOPES.get(fp_scope)
-    lengths = np.diff(sessions.row_splits)
+    # Per event only what selects the windows (a few bytes an event); everything else per window.
+    # The full logs have tens of millions of events, and a window family is built for each count.
+    row_splits, is_fp = sessions.row_splits, sessions.is_fp
+    lengths = np.diff(row_splits)
     session_of = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    event = np.arange(sessions.num_events, dtype=np.int64)
-    positive = ~sessions.is_fp
+    positive = ~is_fp
+    positives_upto = _cumulative(positive)  # [e + 1]: positives before each event, dataset-wide
 
-    positives_upto = _cumulative(positive)
-    fps_upto = _cumulative(sessions.is_fp)
-    positives_before, fps_before = (
-        positives_upto[:-1],
-        fps_upto[:-1],
-    )  # per event: count before it, dataset-wide
-    first_event, end_event = (
-        sessions.row_splits[:-1][session_of],
-        sessions.row_splits[1:][session_of],
-    )
-    session_positives_start = positives_upto[first_event]
-    session_fp_start, session_fp_end = fps_upto[first_event], fps_upto[end_event]
-
-    keep = event > first_event  # t >= 1
+    keep = np.ones(sessions.num_events, dtype=bool)
+    keep[row_splits[:-1][lengths > 0]] = False  # t >= 1
     if skip_targets:
-        keep &= sessions.is_fp
+        keep &= is_fp
     elif not fp_targets:
         keep &= positive
     if require_positive_before or context == "positives":
-        keep &= positives_before > session_positives_start
-    ends = event[keep]
+        keep &= positives_upto[:-1] > positives_upto[row_splits[:-1]][session_of]
+    ends = np.flatnonzero(keep)
+    window_session = session_of[ends]
+    del session_of
+    first_event = row_splits[window_session]
 
     if context == "all":
-        track_items, track_flags = sessions.items, sessions.is_fp.astype(np.int32)
-        prefix_end, prefix_start = ends, first_event[keep]
+        track_items, track_flags = sessions.items, is_fp.astype(np.int32)
+        prefix_end, prefix_start = ends, first_event
     else:
         track_items = sessions.items[positive]
         track_flags = np.zeros(len(track_items), np.int32)
-        prefix_end, prefix_start = positives_before[keep], session_positives_start[keep]
+        prefix_end, prefix_start = positives_upto[ends], positives_upto[first_event]
+    del positives_upto
     prefix_begin = np.maximum(prefix_start, prefix_end - max_prefix)
 
-    users = sessions.users[session_of[keep]]
+    users = sessions.users[window_session]
     if fp_scope == "user":
         if user_fp is None:
             raise ConfigError("the 'user' FP scope needs the users' train FP items (user_fp)")
@@ -161,24 +156,26 @@ def build_windows(
         fp_end = user_splits[users + 1]
         fp_start = user_splits[users]
     else:
-        fp_track = sessions.items[sessions.is_fp]
-        fp_start = session_fp_start[keep]
-        fp_end = fps_before[keep] if fp_scope == "prefix" else session_fp_end[keep]
+        fp_track = sessions.items[is_fp]
+        fps_upto = _cumulative(is_fp)
+        fp_start = fps_upto[first_event]
+        fp_end = fps_upto[ends if fp_scope == "prefix" else row_splits[window_session + 1]]
+        del fps_upto
     fp_begin = np.maximum(fp_start, fp_end - max_fp)
 
     return Windows(
-        track_items=track_items.astype(np.int32),
+        track_items=track_items.astype(np.int32, copy=False),
         track_flags=track_flags,
-        prefix_begin=prefix_begin.astype(np.int64),
-        prefix_end=prefix_end.astype(np.int64),
-        targets=sessions.items[keep].astype(np.int32),
-        target_is_fp=sessions.is_fp[keep],
-        target_grades=sessions.grades[keep],
-        users=users.astype(np.int32),
-        session_index=session_of[keep],
-        fp_track=fp_track.astype(np.int32),
-        fp_begin=fp_begin.astype(np.int64),
-        fp_end=fp_end.astype(np.int64),
+        prefix_begin=prefix_begin.astype(np.int64, copy=False),
+        prefix_end=prefix_end.astype(np.int64, copy=False),
+        targets=sessions.items[ends].astype(np.int32, copy=False),
+        target_is_fp=is_fp[ends],
+        target_grades=sessions.grades[ends],
+        users=users.astype(np.int32, copy=False),
+        session_index=window_session,
+        fp_track=fp_track.astype(np.int32, copy=False),
+        fp_begin=fp_begin.astype(np.int64, copy=False),
+        fp_end=fp_end.astype(np.int64, copy=False),
     )
 
 

@@ -148,14 +148,16 @@ def _read_whole_file(source: Path, raw: RawInput, bad_rows: BadRows) -> list[Ses
             source, rating_threshold=t["rating_threshold"], columns=t["columns"], bad_rows=bad_rows
         )
     if raw.dataset == "lastfm":
-        return lastfm.read_sessions(
+        sessions = lastfm.read_sessions(
             source,
             session_gap_minutes=t["session_gap_minutes"],
             skip_seconds=t["skip_seconds"],
             bad_rows=bad_rows,
         )
-    # Synthetic: the generator's play times are built around the Last.fm reader's defaults.
-    return lastfm.read_sessions(source, bad_rows=bad_rows)
+    else:
+        # Synthetic: the generator's play times are built around the Last.fm reader's defaults.
+        sessions = lastfm.read_sessions(source, bad_rows=bad_rows)
+    return list(sessions.records())
 
 
 def merge_fragments(session_id: str, fragments) -> SessionRecord:

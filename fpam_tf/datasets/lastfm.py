@@ -24,7 +24,7 @@ import numpy as np
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.datasets.sources import CheckedText, existing_path, open_text, require_nonempty
 from fpam_tf.errors import DataError
-from fpam_tf.events import SessionRecord
+from fpam_tf.events import Sessions, grades_from_fp
 
 TSV_NAME = "userid-timestamp-artid-artname-traid-traname.tsv"
 TAR_NAME = "lastfm-dataset-1K.tar.gz"
@@ -127,40 +127,40 @@ def read_plays(source: Path, bad_rows: BadRows) -> Plays:
     return plays
 
 
-def user_sessions(
-    user: str,
-    times: np.ndarray,
-    items: np.ndarray,
-    *,
-    gap_seconds: int,
-    skip_seconds: int,
-) -> list[SessionRecord]:
-    """Sessions of one user: ascending time, split at gaps > ``gap_seconds``, FP = play time <
-    ``skip_seconds``. ``times`` and ``items`` are the user's plays in file order.
+def sessionize(plays: Plays, *, gap_seconds: float, skip_seconds: float) -> Sessions:
+    """The sessions of ``plays``, column-wise: users in order of first appearance, each user's plays
+    in ascending time, split at gaps > ``gap_seconds``; FP = play time < ``skip_seconds``.
 
-    The file lists a user's plays newest first, so rows are reversed before the stable sort: plays
-    with equal timestamps then keep their chronological (reverse file) order.
+    The file lists a user's plays newest first, so each user's rows are reversed before the stable
+    sort: plays with equal timestamps then keep their chronological (reverse file) order.
     """
-    reversed_times = np.asarray(times, dtype=np.int64)[::-1]
-    order = np.argsort(reversed_times, kind="stable")
-    stamps = reversed_times[order]
-    keys = np.asarray(items)[::-1][order]
-    play_time = np.diff(stamps)
-    starts_session = np.concatenate([[True], play_time > gap_seconds])
+    lengths = np.array([len(times) for times in plays.times.values()], dtype=np.int64)
+    times = np.concatenate([np.frombuffer(t, dtype=np.int64)[::-1] for t in plays.times.values()])
+    codes = np.concatenate([np.frombuffer(c, dtype=np.int32)[::-1] for c in plays.items.values()])
+    user_of_play = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    order = np.lexsort((times, user_of_play))  # stable
+    times, user_of_play = times[order], user_of_play[order]
+    # Items as one string object per distinct key (8 bytes an event).
+    items = np.array(plays.keys, dtype=object)[codes[order]]
+    del codes, order
+    new_user = np.concatenate([[True], user_of_play[1:] != user_of_play[:-1]])
+    play_time = np.diff(times)
+    starts_session = new_user | np.concatenate([[True], play_time > gap_seconds])
     # The last play of a session has no observable play time: never FP.
     is_last = np.concatenate([starts_session[1:], [True]])
     is_fp = np.concatenate([play_time < skip_seconds, [False]]) & ~is_last
-    bounds = np.concatenate([np.flatnonzero(starts_session), [len(stamps)]])
-    return [
-        SessionRecord(
-            f"{user}:{stamps[lo]}",
-            user,
-            int(stamps[lo]),
-            keys[lo:hi].tolist(),
-            is_fp[lo:hi].tolist(),
-        )
-        for lo, hi in zip(bounds[:-1], bounds[1:])
-    ]
+    starts = np.flatnonzero(starts_session)
+    users = np.array(list(plays.times), dtype=object)[user_of_play[starts]]
+    start_times = times[starts]
+    return Sessions(
+        session_ids=np.array([f"{u}:{t}" for u, t in zip(users, start_times.tolist())], dtype=str),
+        user_ids=users.astype(str),
+        start_times=start_times,
+        row_splits=np.append(starts, len(times)).astype(np.int64),
+        items=items,
+        is_fp=is_fp,
+        grades=grades_from_fp(is_fp),
+    )
 
 
 def read_sessions(
@@ -169,23 +169,10 @@ def read_sessions(
     session_gap_minutes: float = 30,
     skip_seconds: float = 30,
     bad_rows: BadRows | None = None,
-) -> list[SessionRecord]:
+) -> Sessions:
     """All sessions of a Last.fm 1K file (see the module docstring), users in file order."""
     bad_rows = bad_rows if bad_rows is not None else BadRows()
     plays = read_plays(source, bad_rows)
     if not plays.times:
         raise bad_rows.no_valid_rows(source, FIX)
-    # Each session's items are gathered from here: one string object per distinct key.
-    keys = np.array(plays.keys, dtype=object)
-    sessions: list[SessionRecord] = []
-    for user, times in plays.times.items():
-        sessions.extend(
-            user_sessions(
-                user,
-                np.frombuffer(times, dtype=np.int64),
-                keys[np.frombuffer(plays.items[user], dtype=np.int32)],
-                gap_seconds=session_gap_minutes * 60,
-                skip_seconds=skip_seconds,
-            )
-        )
-    return sessions
+    return sessionize(plays, gap_seconds=session_gap_minutes * 60, skip_seconds=skip_seconds)

@@ -1,6 +1,6 @@
 """Shared TFDS machinery: a session builder base class, config fingerprints, and fast read-back.
 
-Each dataset builder reads its raw log into :class:`SessionRecord` objects, splits them with
+Each dataset builder reads its raw log into :class:`Sessions` columns, splits them with
 :func:`fpam_tf.events.split_sessions` (PROTOCOL §2) and writes one example per session. TFDS writes
 into an ``.incomplete`` folder and renames it when done, so an interrupted preparation leaves
 nothing that a later load treats as complete.
@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 
 from fpam_tf.datasets.badrows import BadRowReport, BadRows
 from fpam_tf.errors import DataError
-from fpam_tf.events import SessionRecord, Sessions, item_column, split_sessions
+from fpam_tf.events import Sessions, item_column, split_sessions
 
 # Fewer sessions leave a split empty (floor(0.8 n) < floor(0.9 n) < n needs n >= 10); TFDS cannot
 # write those.
@@ -85,7 +85,7 @@ def config_name(readable: dict, digest: str) -> str:
 class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base builder: one example per session, splits by :func:`split_sessions`.
 
-    Subclasses set ``name`` and ``BUILDER_CONFIG_CLASS`` and implement :meth:`read_records`.
+    Subclasses set ``name`` and ``BUILDER_CONFIG_CLASS`` and implement :meth:`read_sessions`.
     The prepared dataset's metadata holds the thresholds and the bad-row report.
     """
 
@@ -106,8 +106,8 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         self.strict = strict
         super().__init__(**kwargs)
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
-        """Reads the raw input named by ``self.builder_config`` into session records."""
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
+        """Reads the raw input named by ``self.builder_config`` into sessions."""
         raise NotImplementedError
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -134,7 +134,7 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _split_generators(self, dl_manager):
         del dl_manager  # Inputs are local files: nothing is downloaded.
         bad_rows = BadRows(strict=self.strict)
-        sessions = Sessions.from_records(self.read_records(bad_rows))
+        sessions = self.read_sessions(bad_rows)
         if len(sessions) < MIN_SESSIONS:
             raise DataError(
                 f"only {len(sessions)} session(s); the train/validation/test split needs at least "

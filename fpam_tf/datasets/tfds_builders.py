@@ -19,7 +19,7 @@ from fpam_tf.datasets import (
 from fpam_tf.datasets.badrows import BadRows
 from fpam_tf.datasets.tfds_base import SessionsBuilder, SessionsConfig, config_name, fingerprint
 from fpam_tf.errors import ConfigError
-from fpam_tf.events import SessionRecord
+from fpam_tf.events import Sessions
 
 
 @dataclasses.dataclass(eq=False)
@@ -41,7 +41,7 @@ class LastfmBuilder(SessionsBuilder, skip_registration=True):
     def input_files(data_dir) -> list[Path]:
         return [lastfm.find_source(data_dir)]
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
         config = self.builder_config
         return lastfm.read_sessions(
             lastfm.find_source(config.source),
@@ -71,10 +71,12 @@ class SpotifyBuilder(SessionsBuilder, skip_registration=True):
     def input_files(data_dir) -> list[Path]:
         return spotify.find_sources(data_dir)
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
         config = self.builder_config
-        return spotify.read_sessions(
-            spotify.find_sources(config.source), skip_field=config.skip_field, bad_rows=bad_rows
+        return Sessions.from_records(
+            spotify.read_sessions(
+                spotify.find_sources(config.source), skip_field=config.skip_field, bad_rows=bad_rows
+            )
         )
 
 
@@ -97,13 +99,15 @@ class AmazonMoviesBuilder(SessionsBuilder, skip_registration=True):
     def input_files(data_dir) -> list[Path]:
         return [ratings.find_source(data_dir)]
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
         config = self.builder_config
-        return ratings.read_sessions(
-            ratings.find_source(config.source),
-            rating_threshold=config.rating_threshold,
-            columns=config.columns,
-            bad_rows=bad_rows,
+        return Sessions.from_records(
+            ratings.read_sessions(
+                ratings.find_source(config.source),
+                rating_threshold=config.rating_threshold,
+                columns=config.columns,
+                bad_rows=bad_rows,
+            )
         )
 
 
@@ -127,12 +131,14 @@ class YoochooseBuilder(SessionsBuilder, skip_registration=True):
     def input_files(data_dir) -> list[Path]:
         return yoochoose.find_sources(data_dir)
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
         config = self.builder_config
-        return yoochoose.read_sessions(
-            yoochoose.find_sources(config.source),
-            dwell_seconds=config.dwell_seconds,
-            bad_rows=bad_rows,
+        return Sessions.from_records(
+            yoochoose.read_sessions(
+                yoochoose.find_sources(config.source),
+                dwell_seconds=config.dwell_seconds,
+                bad_rows=bad_rows,
+            )
         )
 
 
@@ -171,12 +177,14 @@ class EventsBuilder(SessionsBuilder, skip_registration=True):
     def input_files(data_dir) -> list[Path]:
         return events_table.find_sources(data_dir)
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
         config = self.builder_config
-        return events_table.read_sessions(
-            events_table.find_sources(config.source),
-            events_table.events_mapping(**config.thresholds()),
-            bad_rows=bad_rows,
+        return Sessions.from_records(
+            events_table.read_sessions(
+                events_table.find_sources(config.source),
+                events_table.events_mapping(**config.thresholds()),
+                bad_rows=bad_rows,
+            )
         )
 
 
@@ -201,7 +209,7 @@ class SyntheticBuilder(SessionsBuilder, skip_registration=True):
     name = "fpam_synthetic"
     BUILDER_CONFIG_CLASS = SyntheticConfig
 
-    def read_records(self, bad_rows: BadRows) -> list[SessionRecord]:
+    def read_sessions(self, bad_rows: BadRows) -> Sessions:
         config = self.builder_config
         path = Path(config.source)
         if not path.is_file():

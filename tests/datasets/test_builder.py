@@ -61,7 +61,7 @@ def test_spotify_sample_is_reused_once_prepared(spotify_sample, shared_datasets)
 
 def test_lastfm_load_round_trip(tmp_path):
     log = lastfm_log(tmp_path / "raw" / lastfm.TSV_NAME)
-    records = lastfm.read_sessions(log)
+    records = list(lastfm.read_sessions(log).records())
     prepared = datasets.load("lastfm", tmp_path / "raw", tfds_dir=tmp_path / "tfds")
     assert prepared.has_users and prepared.config == {"session_gap_minutes": 30, "skip_seconds": 30}
     assert {split: len(s) for split, s in prepared.splits.items()} == {

@@ -27,8 +27,13 @@ TINY = [
 ]
 
 
+def records(path, **options):
+    """The reader's sessions, one record each."""
+    return list(lastfm.read_sessions(path, **options).records())
+
+
 def test_tiny_sessions_exact(tmp_path):
-    sessions = lastfm.read_sessions(write_lines(tmp_path / lastfm.TSV_NAME, TINY))
+    sessions = records(write_lines(tmp_path / lastfm.TSV_NAME, TINY))
     assert [s.session_id for s in sessions] == ["u1:1230804000", "u1:1230811410", "u2:1230854400"]
     first, second, third = sessions
     assert list(first.items) == ["Band - Tune", "t1", "t2"]
@@ -45,7 +50,7 @@ def test_tiny_sessions_exact(tmp_path):
 
 def test_thresholds_change_sessions_and_skips(tmp_path):
     path = write_lines(tmp_path / "log.tsv", TINY)
-    one_session = lastfm.read_sessions(path, session_gap_minutes=180, skip_seconds=5)
+    one_session = records(path, session_gap_minutes=180, skip_seconds=5)
     assert len(one_session) == 2
     assert list(one_session[0].is_fp) == [False] * 6  # no play shorter than 5 s
 
@@ -53,7 +58,7 @@ def test_thresholds_change_sessions_and_skips(tmp_path):
 def test_equal_timestamps_keep_chronological_order(tmp_path):
     # In a newest-first file the lower row of a tie is the earlier play.
     lines = [row("u", "2009-01-01T10:00:00Z", "later"), row("u", "2009-01-01T10:00:00Z", "earlier")]
-    (session,) = lastfm.read_sessions(write_lines(tmp_path / "log.tsv", lines))
+    (session,) = records(write_lines(tmp_path / "log.tsv", lines))
     assert list(session.items) == ["earlier", "later"]
     assert list(session.is_fp) == [True, False]
 
@@ -67,8 +72,8 @@ def test_directory_and_tar_sources(tmp_path):
         tar.add(tmp_path / lastfm.TSV_NAME, arcname=f"lastfm-dataset-1K/{lastfm.TSV_NAME}")
     source = lastfm.find_source(archive.parent)
     assert source == archive
-    assert [s.items for s in lastfm.read_sessions(source)] == [
-        s.items for s in lastfm.read_sessions(tmp_path / lastfm.TSV_NAME)
+    assert [s.items for s in records(source)] == [
+        s.items for s in records(tmp_path / lastfm.TSV_NAME)
     ]
 
 
@@ -87,7 +92,7 @@ def test_bad_rows_counted_and_skipped(tmp_path):
         (2, "wrong column count"),
         (3, "bad timestamp"),
     ]
-    assert sum(len(s.items) for s in sessions) == len(TINY)
+    assert sessions.num_events == len(TINY)
 
 
 def test_strict_raises_at_first_bad_row(tmp_path):
@@ -109,7 +114,7 @@ def test_missing_and_empty_inputs(tmp_path):
 
 
 def test_head5000_sessions_and_skip_rate(shared_datasets):
-    sessions = lastfm.read_sessions(lastfm.find_source(shared_datasets("lastfm1k_head5000")))
+    sessions = records(lastfm.find_source(shared_datasets("lastfm1k_head5000")))
     user1 = [s for s in sessions if s.user_id == "user_000001"]
     assert len(user1) == 322
     assert sum(len(s.items) for s in sessions) == 5000

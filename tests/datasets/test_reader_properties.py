@@ -27,7 +27,7 @@ READERS = {
         lambda path: spotify.read_sessions([path]),
         [SPOTIFY_HEADER] + [spotify_row(f"s{i}", p, f"t{p}") for i in range(3) for p in (1, 2, 3)],
     ),
-    "lastfm": ("plays.tsv", lambda path: lastfm.read_sessions(path), LASTFM_LINES),
+    "lastfm": ("plays.tsv", lambda path: list(lastfm.read_sessions(path).records()), LASTFM_LINES),
     "ratings": (
         "ratings.csv",
         lambda path: ratings.read_sessions(path),

@@ -8,7 +8,7 @@ import pytest
 
 from fpam_tf.datasets import lastfm, synthetic
 from fpam_tf.errors import ConfigError
-from fpam_tf.events import Sessions, split_sessions
+from fpam_tf.events import split_sessions
 
 SMALL = dict(num_users=50, num_items=300, num_sessions=800)
 
@@ -23,13 +23,13 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 @pytest.mark.parametrize("fp_rate", [0.3, 0.12, 0.5])
 def test_realised_fp_rate_matches(tmp_path, fp_rate):
     path = synthetic.generate(tmp_path / "log.tsv", fp_rate=fp_rate, **SMALL)
-    sessions = Sessions.from_records(lastfm.read_sessions(path))
+    sessions = lastfm.read_sessions(path)
     assert len(sessions) == SMALL["num_sessions"]  # the reader recovers the generated sessions
     assert abs(sessions.is_fp.mean() - fp_rate) < 0.02
 
 
 def test_default_size_keeps_most_items(tmp_path):
-    sessions = Sessions.from_records(lastfm.read_sessions(synthetic.generate(tmp_path / "log.tsv")))
+    sessions = lastfm.read_sessions(synthetic.generate(tmp_path / "log.tsv"))
     assert len(sessions) == 12000 and 5 <= sessions.lengths.min() and sessions.lengths.max() <= 30
     counts = collections.Counter(split_sessions(sessions)["train"].items.tolist())
     assert sum(count >= 5 for count in counts.values()) >= 0.95 * 2000
@@ -39,9 +39,7 @@ def test_default_size_keeps_most_items(tmp_path):
 
 def test_fp_items_do_not_follow_taste(tmp_path):
     # Liked plays concentrate on few genres per session; FP plays spread like global popularity.
-    sessions = Sessions.from_records(
-        lastfm.read_sessions(synthetic.generate(tmp_path / "log.tsv", **SMALL))
-    )
+    sessions = lastfm.read_sessions(synthetic.generate(tmp_path / "log.tsv", **SMALL))
     lines = (tmp_path / "log.tsv").read_text().splitlines()
     genre_of = {}
     for line in lines:
