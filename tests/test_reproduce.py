@@ -270,7 +270,9 @@ def test_the_default_rule_needs_a_gain_beyond_two_standard_errors_and_fewer_skip
     assert check.gain == pytest.approx(0.30) and check.standard_error == pytest.approx(0.0289, 1e-2)
     noisy = {"0": 0.9, "1": -0.5, "2": 0.5}  # mean +0.30, 2 SE 0.82: inside seed noise
     results["narm-fp-skiphead"] = candidate(noisy, fewer_skips)
-    assert statistics.default_rule(results)[0] == "vanilla"
+    default, (check,) = statistics.default_rule(results)
+    assert default == "vanilla"
+    assert json.loads(json.dumps(check._asdict()))["passes"] is False  # the report's JSON holds it
     results["narm-fp-skiphead"] = candidate(steady, {"0": 0.5, "1": -0.1, "2": 0.0})
     assert statistics.default_rule(results)[0] == "vanilla"  # more skipped items recommended
     two_seeds = {"0": 0.3, "1": 0.35}

@@ -174,7 +174,8 @@ def default_rule(results: dict, vanilla: str = "narm-vanilla") -> tuple[str, lis
             {s: v["skiphr@20"] for s, v in reference.get("validation", {}).items() if s in seeds},
         )
         skip_gap = float(skips.mean()) if len(skips) == len(gains) else None
-        passes = (
+        # bool(): numpy's comparisons give numpy booleans, which the JSON report cannot hold.
+        passes = bool(
             len(gains) >= DEFAULT_RULE_SEEDS
             and error is not None
             and gains.mean() > 2 * error
