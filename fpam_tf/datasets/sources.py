@@ -8,7 +8,7 @@ import datetime as dt
 import gzip
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,7 +38,8 @@ class CheckedText:
     :class:`DataError` that names the file, the line and the byte offset, never a traceback.
 
     Reads like a text file opened with ``newline=""`` (line endings kept, ``csv`` can read it):
-    iteration, ``readline``, ``seek(0)``, and use as a context manager. A truncated or corrupt
+    iteration, ``readline``, ``seek(0)``, and use as a context manager; or many lines at a time
+    (:meth:`blocks`). A truncated or corrupt
     gzip stream and bytes that are not UTF-8 raise :class:`DataError`.
 
     Args:
@@ -53,8 +54,40 @@ class CheckedText:
         self.offset = 0  # bytes read so far (decompressed)
 
     def readline(self) -> str:
+        raw = self._read(self._binary.readline)
+        self.line_number += 1
+        line = self._decode(raw, self.line_number)
+        self.offset += len(raw)
+        return line
+
+    def blocks(self, size: int) -> Iterator[tuple[int, bytes]]:
+        """Yields ``(number of its first line, raw bytes)`` of the rest of the stream in blocks of
+        whole lines, about ``size`` bytes each (a longer line is a block of its own), checked to be
+        UTF-8: for readers that parse many lines at once (numpy, pyarrow) instead of one at a
+        time. Each block but possibly the last ends with a newline."""
+        carry = b""
+        while True:
+            chunk = self._read(lambda: self._binary.read(size))
+            raw = carry + chunk
+            if not chunk:  # end of the stream: what is left, if anything, is the last line
+                end = len(raw)
+            else:
+                end = raw.rfind(b"\n") + 1
+                if end == 0:  # no newline yet: a line longer than the block size
+                    carry = raw
+                    continue
+            raw, carry = raw[:end], raw[end:]
+            if not raw:
+                return
+            first_line = self.line_number + 1
+            self._decode(raw, first_line)
+            self.line_number += raw.count(b"\n") + (not raw.endswith(b"\n"))
+            self.offset += len(raw)
+            yield first_line, raw
+
+    def _read(self, read: Callable[[], bytes]) -> bytes:
         try:
-            raw = self._binary.readline()
+            return read()
         except (EOFError, zlib.error, OSError) as error:
             # gzip: EOFError when the stream ends early, BadGzipFile (an OSError) or zlib.error
             # when the bytes are not gzip.
@@ -64,20 +97,24 @@ class CheckedText:
                 path=self.name,
                 fix="download or copy the file again; `gzip -t FILE` checks a gzip file",
             ) from None
-        self.line_number += 1
+
+    def _decode(self, raw: bytes, first_line: int) -> str:
+        """``raw`` (whole lines from byte ``self.offset``, the first numbered ``first_line``) as
+        text; :class:`DataError` naming the line and byte of the first bytes that are not UTF-8."""
         try:
-            line = raw.decode("utf-8")
+            return raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            found = raw[max(error.start - 8, 0) : error.end + 8]
+            line_start = raw.rfind(b"\n", 0, error.start) + 1
+            line_end = raw.find(b"\n", error.end)
+            line_end = len(raw) if line_end < 0 else line_end + 1
+            found = raw[max(error.start - 8, line_start) : min(error.end + 8, line_end)]
             raise DataError(
                 f"bytes {raw[error.start : error.end]!r} at byte {self.offset + error.start:,} "
                 f"are not UTF-8 (expected UTF-8 text; found {found!r})",
                 path=self.name,
-                line=self.line_number,
+                line=first_line + raw.count(b"\n", 0, line_start),
                 fix="convert the file to UTF-8, e.g. `iconv -f LATIN1 -t UTF-8 FILE > NEW`",
             ) from None
-        self.offset += len(raw)
-        return line
 
     def __iter__(self):
         return self

@@ -95,6 +95,38 @@ def test_bad_rows_counted_and_skipped(tmp_path):
     assert sessions.num_events == len(TINY)
 
 
+def test_block_boundaries_and_line_endings_do_not_change_the_sessions(tmp_path, monkeypatch):
+    lines = [*TINY, "", row("u3", "2009-01-03T00:00:00Z", "y1"), "u3\tonly two"]
+    expected = records(write_lines(tmp_path / "log.tsv", lines))
+    crlf = tmp_path / "crlf.tsv"
+    crlf.write_bytes("\r\n".join(lines).encode())  # Windows endings, no final newline
+    for block_bytes in (7, 100, 1 << 20):  # a block shorter than a line, a few lines, all
+        monkeypatch.setattr(lastfm, "BLOCK_BYTES", block_bytes)
+        for path in (tmp_path / "log.tsv", crlf):
+            bad_rows = BadRows()
+            assert records(path, bad_rows=bad_rows) == expected
+            assert [(r.line, r.kind) for r in bad_rows.report().examples] == [
+                (8, "wrong column count"),  # the empty line
+                (10, "wrong column count"),
+            ]
+
+
+def test_a_carriage_return_inside_a_row_is_a_bad_row(tmp_path):
+    lines = [TINY[0], row("u1", "2009-01-01T12:00:00Z", "t9", track="Half\rway"), *TINY[1:]]
+    bad_rows = BadRows()
+    sessions = lastfm.read_sessions(write_lines(tmp_path / "log.tsv", lines), bad_rows=bad_rows)
+    (bad,) = bad_rows.report().examples
+    assert (bad.line, bad.kind) == (2, "carriage return inside a row") and "tr -d" in bad.fix
+    assert sessions.num_events == len(TINY)
+
+
+def test_timestamps_in_other_iso_forms_are_read(tmp_path):
+    lines = [row("u", "2009-01-01T11:00:20+01:00", "b"), row("u", "2009-01-01 10:00:00", "a")]
+    (session,) = records(write_lines(tmp_path / "log.tsv", lines))
+    assert list(session.items) == ["a", "b"] and session.start_time == 1230804000
+    assert list(session.is_fp) == [True, False]  # 20 s apart
+
+
 def test_strict_raises_at_first_bad_row(tmp_path):
     path = write_lines(tmp_path / "log.tsv", [TINY[0], row("u1", "not-a-time")])
     with pytest.raises(DataError) as error:
