@@ -142,36 +142,31 @@ def test_synthetic_load_without_data_dir(tmp_path):
 
 
 def test_batched_read_back_is_what_tfds_itself_decodes(tmp_path):
-    from fpam_tf.datasets.tfds_base import READ_BATCH
+    from fpam_tf.datasets.tfds_base import READ_BATCH, SESSIONS_PER_EXAMPLE
     from fpam_tf.datasets.tfds_builders import make_config
 
-    # More sessions than one read batch, so batches are joined.
-    prepared = datasets.load(
-        "synthetic", tfds_dir=tmp_path / "tfds", **dict(SMALL, num_sessions=READ_BATCH + 700)
-    )
+    # More sessions than one read batch, and a last block shorter than the others.
+    options = dict(SMALL, num_sessions=READ_BATCH * SESSIONS_PER_EXAMPLE + 700)
+    prepared = datasets.load("synthetic", tfds_dir=tmp_path / "tfds", **options)
     builder = datasets.builder_of("synthetic")(
         data_dir=str(tmp_path / "tfds"),
-        config=make_config(
-            "synthetic",
-            None,
-            (tmp_path / "tfds").resolve(),
-            dict(SMALL, num_sessions=READ_BATCH + 700),
-        ),
+        config=make_config("synthetic", None, (tmp_path / "tfds").resolve(), options),
     )
     for split, sessions in prepared.splits.items():
-        count = builder.info.splits[split].num_examples
-        batch = next(iter(builder.as_dataset(split=split, shuffle_files=False).ragged_batch(count)))
+        blocks = list(builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator())
+        assert {len(block["session_id"]) for block in blocks[:-1]} <= {SESSIONS_PER_EXAMPLE}
 
-        def text(values):
-            return [value.decode() for value in values.numpy().tolist()]
+        def column(key):
+            values = np.concatenate([block[key] for block in blocks])
+            return [value.decode() for value in values] if values.dtype == object else values
 
-        assert sessions.session_ids.tolist() == text(batch["session_id"])
-        assert sessions.user_ids.tolist() == text(batch["user_id"])
-        assert sessions.items.tolist() == text(batch["items"].flat_values)
-        assert sessions.row_splits.tolist() == batch["items"].row_splits.numpy().tolist()
-        assert sessions.start_times.tolist() == batch["start_time"].numpy().tolist()
-        assert sessions.is_fp.tolist() == batch["is_fp"].flat_values.numpy().tolist()
-        assert sessions.grades.tolist() == batch["grades"].flat_values.numpy().tolist()
+        assert sessions.session_ids.tolist() == column("session_id")
+        assert sessions.user_ids.tolist() == column("user_id")
+        assert sessions.items.tolist() == column("items")
+        assert sessions.lengths.tolist() == column("session_length").tolist()
+        assert sessions.start_times.tolist() == column("start_time").tolist()
+        assert sessions.is_fp.tolist() == column("is_fp").tolist()
+        assert sessions.grades.tolist() == column("grades").tolist()
         assert sessions.items.dtype == object
 
 
@@ -233,11 +228,9 @@ def test_interrupted_preparation_leaves_nothing_complete(tmp_path, monkeypatch):
     tfds_dir = tmp_path / "tfds"
     original = SessionsBuilder._generate_examples
 
-    def failing(self, sessions):
-        for count, example in enumerate(original(self, sessions)):
-            if count == 5:
-                raise RuntimeError("interrupted")
-            yield example
+    def failing(self, sessions):  # the first split's examples, then the process dies
+        yield from original(self, sessions)
+        raise RuntimeError("interrupted")
 
     monkeypatch.setattr(SessionsBuilder, "_generate_examples", failing)
     with pytest.raises(RuntimeError, match="interrupted"):
