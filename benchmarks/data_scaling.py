@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,12 +43,21 @@ TSV_NAME = "userid-timestamp-artid-artname-traid-traname.tsv"
 
 
 def write_log(folder: Path, scale: int) -> int:
-    """Writes ``scale`` replicas of the base log into ``folder/TSV_NAME``; returns the plays."""
+    """Writes ``scale`` replicas of the base log into ``folder/TSV_NAME``; returns the plays.
+
+    A log already there (from an earlier run with the same ``--work-dir``) is kept and counted:
+    64x takes minutes to generate. The file appears under its name only once complete.
+    """
     from fpam_tf.datasets import synthetic
 
     folder.mkdir(parents=True, exist_ok=True)
+    target = folder / TSV_NAME
+    if target.exists():
+        with open(target, "rb") as rows:
+            return sum(block.count(b"\n") for block in iter(lambda: rows.read(1 << 24), b""))
+    partial = target.with_name(TSV_NAME + ".partial")
     plays = 0
-    with open(folder / TSV_NAME, "w", encoding="utf-8", newline="") as out:
+    with open(partial, "w", encoding="utf-8", newline="") as out:
         for replica in range(scale):
             with tempfile.TemporaryDirectory() as scratch:
                 part = synthetic.generate(
@@ -61,6 +71,7 @@ def write_log(folder: Path, scale: int) -> int:
                     for row in rows:
                         out.write(f"r{replica}_{row}")
                         plays += 1
+    partial.rename(target)
     return plays
 
 
@@ -157,6 +168,7 @@ def main(argv=None) -> list[dict]:
     for scale in [int(s) for s in args.scales.split(",")]:
         data_dir, tfds_dir = work / f"x{scale}", work / f"x{scale}-tfds"
         plays = write_log(data_dir, scale)
+        shutil.rmtree(tfds_dir, ignore_errors=True)  # prepare from the raw log, every time
         stats = measured(
             [sys.executable, "-m", "fpam_tf.data", "stats", "--dataset", "lastfm"]
             + ["--data-dir", str(data_dir), "--tfds-dir", str(tfds_dir)]
