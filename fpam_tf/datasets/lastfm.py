@@ -108,23 +108,24 @@ class Plays:
 
 
 class _Codes:
-    """Global codes of strings seen block by block, in order of first appearance."""
+    """Global codes of strings seen block by block, in order of first appearance (``codes``' own
+    order: its keys are the distinct strings by code)."""
 
     def __init__(self):
         self.codes: dict[str, int] = {}
-        self.values: list[str] = []
 
     def encode(self, column: pa.ChunkedArray) -> np.ndarray:
         """int32 codes of ``column``; a new string gets the next code."""
         # Its dictionary: the distinct values in order of first appearance.
         encoded = pc.dictionary_encode(column.combine_chunks())
-        local = np.empty(len(encoded.dictionary), dtype=np.int32)
-        for i, value in enumerate(encoded.dictionary.to_pylist()):
-            code = self.codes.get(value)
-            if code is None:
-                code = self.codes[value] = len(self.values)
-                self.values.append(value)
-            local[i] = code
+        local = np.fromiter(
+            (
+                self.codes.setdefault(value, len(self.codes))
+                for value in encoded.dictionary.to_pylist()
+            ),
+            dtype=np.int32,
+            count=len(encoded.dictionary),
+        )
         return local[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
@@ -165,7 +166,7 @@ def read_plays(source: Path, bad_rows: BadRows) -> Plays:
         np.concatenate([block[i] for block in columns]) if columns else np.zeros(0, dtype)
         for i, dtype in enumerate((np.int32, np.int64, np.int32))
     )
-    return Plays(user_codes, times, item_codes, users.values, keys.values)
+    return Plays(user_codes, times, item_codes, list(users.codes), list(keys.codes))
 
 
 def _item_keys(table: pa.Table) -> pa.ChunkedArray:

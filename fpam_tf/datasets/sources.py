@@ -39,8 +39,8 @@ class CheckedText:
 
     Reads like a text file opened with ``newline=""`` (line endings kept, ``csv`` can read it):
     iteration, ``readline``, ``seek(0)``, and use as a context manager; or many lines at a time
-    (:meth:`blocks`). A truncated or corrupt
-    gzip stream and bytes that are not UTF-8 raise :class:`DataError`.
+    (:meth:`blocks`). A truncated or corrupt gzip stream and bytes that are not UTF-8 raise
+    :class:`DataError`.
 
     Args:
       binary: a binary stream (a file, ``gzip.open``, a tar member); closed with this object.
