@@ -8,9 +8,9 @@ plays): 64x is about 21M plays, more than Last.fm 1K's 19.15M. Then, each in a f
 
 - ``prepare``: ``python -m fpam_tf.data stats`` on a new TFDS folder (read, sessionise, split,
   write TFDS, read back, vocabulary, every window family's count: PROTOCOL §6);
-- ``train``: the prepared dataset read back, encoded, NARM / Vanilla's training windows, and
-  ``--train-steps`` steps of the training loop's batches (0 = a whole epoch; validation not
-  included).
+- ``train``: the prepared dataset read back, encoded, NARM / Vanilla's training windows,
+  ``--train-steps`` steps of the training loop's batches, then as many validation batches ranked
+  over every item (0 = a whole epoch and the whole validation split).
 
 Per step it records wall seconds, CPU seconds (user + system: what the step costs, also when other
 processes share the machine) and the process's peak RSS; per million plays, CPU seconds and the
@@ -95,7 +95,9 @@ def measured(command: list[str]) -> dict:
 
 def train_steps(data_dir: str, tfds_dir: str, steps: int) -> None:
     """The ``train`` step, in this process: read back, encode, Vanilla windows, ``steps`` NARM
-    training steps (0: one epoch). Prints the windows and steps as JSON."""
+    training steps (0: one epoch), then as many validation batches (full ranking over every
+    item, as each epoch ends with; 0: the whole split). Prints the windows, steps and validation
+    batches as JSON."""
     from fpam_tf.methods import MethodConfig
     from fpam_tf.training.experiment import Experiment
     from fpam_tf.training.run_dir import RunConfig
@@ -116,7 +118,14 @@ def train_steps(data_dir: str, tfds_dir: str, steps: int) -> None:
     for features, targets, weights in batches:
         experiment.model.train_on_batch(features, targets, weights)
         done += 1
-    print(json.dumps({"windows": len(windows), "steps": done}))
+    validation = experiment.evaluation_dataset("validation")
+    if steps:
+        validation = validation.take(steps)
+    validated = 0
+    for features, targets, weights in validation:
+        experiment.model.test_on_batch(features, targets, weights)
+        validated += 1
+    print(json.dumps({"windows": len(windows), "steps": done, "validation_batches": validated}))
 
 
 def baseline_rss_mb() -> int:

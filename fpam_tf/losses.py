@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from fpam_tf.registry import Registry
+from fpam_tf.scoring import after, chunk_bounds, chunk_entries, item_logits, ordered_block
 
 AGGREGATIONS: Registry[None] = Registry("FP aggregation")
 AGGREGATIONS.register("mean", None, "FP-Metric, eq. 8: the mean FP embedding")
@@ -64,6 +65,69 @@ def _tensorflow_softmax_cross_entropy():
         return loss, backward
 
     return cross_entropy, loss_only
+
+
+def chunked_softmax_cross_entropy(
+    targets, session_embedding, table, chunk_items: int, *, differentiable: bool = True
+):
+    """Per-window softmax cross-entropy over all V items of ``table`` [V, D], scored
+    ``chunk_items`` rows at a time: float32 [B] from int [B] ``targets`` and ``session_embedding``
+    [B, D] (the products run in its dtype). The value of
+    ``softmax_cross_entropy(targets, item_logits(session_embedding, table, 0))``, but no [B, V]
+    tensor is ever held, forward or backward: the forward pass keeps a log-sum-exp per block, and
+    the gradient recomputes each block's logits (one product more than a whole-table pass), so
+    memory holds one [B, chunk_items] block at a time (:mod:`fpam_tf.scoring`).
+    ``differentiable=False`` (evaluation) computes the loss alone.
+    """
+    bounds = chunk_bounds(table.shape[0], chunk_items)
+    targets = ops.cast(targets, "int32")
+
+    def loss_and_log_normalizer(embedding, rows):
+        block_normalizers, target_logit = [None], ops.zeros(ops.shape(targets), "float32")
+        for start, stop in bounds:
+            block_embedding, block_rows = ordered_block(
+                embedding, rows, start, stop, target_logit, block_normalizers[-1]
+            )
+            logits = item_logits(block_embedding, block_rows, start)
+            block_normalizers.append(ops.logsumexp(logits, axis=1))
+            target_logit = chunk_entries(logits, targets, start, stop, target_logit)
+        log_normalizer = ops.logsumexp(ops.stack(block_normalizers[1:], axis=1), axis=1)
+        return log_normalizer - target_logit, log_normalizer
+
+    if not differentiable:
+        return loss_and_log_normalizer(session_embedding, table)[0]
+
+    @ops.custom_gradient
+    def cross_entropy(embedding, rows):
+        loss, log_normalizer = loss_and_log_normalizer(embedding, rows)
+
+        def backward(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            embedding_gradient, row_gradients = None, [None]
+            for start, stop in bounds:
+                block_embedding, block_rows = ordered_block(
+                    embedding, rows, start, stop, embedding_gradient, row_gradients[-1]
+                )
+                logits = item_logits(block_embedding, block_rows, start)
+                # d loss / d logits = upstream * (softmax - one_hot(target)); a target outside the
+                # block has an all-zero one-hot row here. Made with the block, not all at once.
+                labels = ops.one_hot(after(targets, logits) - start, stop - start, dtype="float32")
+                probabilities = ops.exp(logits - log_normalizer[:, None])
+                logit_gradient = ops.cast(
+                    (probabilities - labels) * upstream[:, None], embedding.dtype
+                )
+                block = ops.matmul(logit_gradient, ops.cast(block_rows, embedding.dtype))
+                embedding_gradient = (
+                    block if embedding_gradient is None else embedding_gradient + block
+                )
+                row_gradients.append(ops.matmul(ops.transpose(logit_gradient), embedding))
+            row_gradient = ops.concatenate(row_gradients[1:], axis=0)
+            return embedding_gradient, ops.cast(row_gradient, rows.dtype)
+
+        return loss, backward
+
+    return cross_entropy(session_embedding, table)
 
 
 @keras.saving.register_keras_serializable(package="fpam_tf")

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from fpam_tf.scoring import chunk_entries
+
 KS = (5, 10, 20, 50, 100)
 METRIC_NAMES = ("hr", "mrr", "ndcg")
 SELECTION_METRIC = "mrr@20"  # PROTOCOL §5: model selection on validation MRR@20.
@@ -46,9 +48,39 @@ def target_ranks(logits, targets):
     """
     logits = ops.cast(logits, "float32")
     targets = ops.reshape(ops.cast(targets, "int32"), (-1, 1))
-    target_score = ops.take_along_axis(logits, targets, axis=1)  # [B,1]
-    greater = ops.greater(logits[:, 1:], target_score)  # column 0 never counted
-    return 1 + ops.sum(ops.cast(greater, "int32"), axis=1)
+    target_score = ops.take_along_axis(logits, targets, axis=1)[:, 0]
+    return 1 + _count_above(logits, target_score, 0)
+
+
+def chunked_target_ranks(score_block, bounds, targets):
+    """:func:`target_ranks` of scores given a block of items at a time, never all at once.
+
+    ``score_block(start, stop, dependency)`` returns the float32 scores [B, stop - start] of the
+    items ``start..stop - 1``, computed once ``dependency`` is (None: any time; see
+    :func:`fpam_tf.scoring.ordered_block`); ``bounds`` are the blocks
+    (:func:`fpam_tf.scoring.chunk_bounds`). One block is scored once; several are scored twice,
+    one after the other: first for each target's score (taken from the same product as the items
+    it is compared with, so a target never outranks itself), then to count the items above it.
+    """
+    if len(bounds) == 1:
+        return target_ranks(score_block(*bounds[0], None), targets)
+    targets = ops.reshape(ops.cast(targets, "int32"), (-1,))
+    target_score = ops.zeros(ops.shape(targets), "float32")
+    for start, stop in bounds:
+        scores = score_block(start, stop, target_score)
+        target_score = chunk_entries(scores, targets, start, stop, target_score)
+    ranks = ops.ones(ops.shape(targets), "int32")
+    for start, stop in bounds:
+        ranks = ranks + _count_above(score_block(start, stop, ranks), target_score, start)
+    return ranks
+
+
+def _count_above(scores, target_score, start: int):
+    """int32 [B]: how many of the items ``start..`` of ``scores`` [B, R] score strictly above
+    ``target_score`` [B]; item 0 (padding) never counts."""
+    if start == 0:
+        scores = scores[:, 1:]
+    return ops.sum(ops.cast(ops.greater(scores, target_score[:, None]), "int32"), axis=1)
 
 
 def skip_metrics(
@@ -74,7 +106,9 @@ class RankingMetrics(keras.metrics.Metric):
     """Streaming HR@K / MRR@K / NDCG@K (PROTOCOL §5) over batches, in percent.
 
     ``update_state(y_true int [B], y_pred logits [B, V], sample_weight [B] or None)``: ranks every
-    row's target over the whole vocabulary (column 0 excluded, see :func:`target_ranks`) and
+    row's target over the whole vocabulary (column 0 excluded, see :func:`target_ranks`; a model
+    that scores its table in blocks ranks with :func:`chunked_target_ranks` and calls
+    ``update_ranks``) and
     accumulates a weighted count and weighted sums of hit, 1/rank and 1/log2(rank+1) (cut at K)
     in float32 variables, whatever the dtype policy. A sample weight of 0 excludes a row
     (e.g. batch padding). ``result()`` -> dict ``{"hr@5", "mrr@5", "ndcg@5", ..., "ndcg@100"}``
@@ -94,7 +128,10 @@ class RankingMetrics(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        ranks = target_ranks(y_pred, y_true)  # [B] int32
+        self.update_ranks(target_ranks(y_pred, y_true), sample_weight)
+
+    def update_ranks(self, ranks, sample_weight=None):
+        """Accumulates rows whose target ranks (int [B], 1 = top) are already known."""
         rank_f = ops.cast(ranks, "float32")
         if sample_weight is None:
             weight = ops.ones_like(rank_f)

@@ -11,12 +11,16 @@ import numpy as np
 from keras import ops
 
 from fpam_tf import backbones
-from fpam_tf.losses import FPAdaMetricLoss, softmax_cross_entropy
+from fpam_tf.losses import (
+    FPAdaMetricLoss,
+    chunked_softmax_cross_entropy,
+    softmax_cross_entropy,
+)
 from fpam_tf.methods import MethodConfig
-from fpam_tf.metrics import RankingMetrics
+from fpam_tf.metrics import RankingMetrics, chunked_target_ranks
+from fpam_tf.optimizer import Adam
+from fpam_tf.scoring import chunk_bounds, default_chunk_items, item_logits, ordered_block
 from fpam_tf.skip_head import SkipHead
-
-_MASKED_LOGIT = -1e9  # Padding's logit: never ranked, never in the softmax.
 
 
 @keras.saving.register_keras_serializable(package="fpam_tf")
@@ -33,6 +37,13 @@ class SessionRecommender(keras.Model):
     (padding) of the logits is masked out. With a skip head, evaluation calls
     (``training=False``) also return ``"ranking_scores"`` [B, V] (:meth:`ranking_scores`), what
     the ranking metrics rank.
+
+    With ``output_chunk_items`` set (a table too large to score whole, see
+    :func:`fpam_tf.scoring.default_chunk_items`), ``call`` returns the session embedding alone:
+    the loss and the ranking metrics score the table that many rows at a time
+    (:func:`~fpam_tf.losses.chunked_softmax_cross_entropy`,
+    :func:`~fpam_tf.metrics.chunked_target_ranks`), with the same values, and :meth:`score` gives
+    the logits when a caller wants them whole.
 
     The training loss is the (FP-target-weighted) softmax cross-entropy over all items plus
     ``λ ·`` :class:`~fpam_tf.losses.FPAdaMetricLoss`, plus the skip terms: ``α ·`` the mean
@@ -58,9 +69,13 @@ class SessionRecommender(keras.Model):
         margin: float = 1.0,
         unlikelihood: float = 0.0,
         skip_head: bool = False,
+        output_chunk_items: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.output_chunk_items = None if output_chunk_items is None else int(output_chunk_items)
+        # Validated here, once: the loss and metrics cut the table by these bounds.
+        self.output_blocks = chunk_bounds(num_items, self.output_chunk_items)
         self.num_items = num_items
         self.num_users = num_users
         self.backbone_name = backbone
@@ -125,45 +140,45 @@ class SessionRecommender(keras.Model):
         return self.encoder(inputs, training=training)
 
     def score(self, session_embedding):
-        """float32 logits [B, V] of every item; padding masked.
+        """float32 logits [B, V] of every item; padding masked
+        (:func:`fpam_tf.scoring.item_logits`)."""
+        return item_logits(session_embedding, self.item_embedding.embeddings, 0)
 
-        The padding mask rides in the matrix product as one extra constant column (``1`` on the
-        session side, ``-1e9`` for row 0 and ``0`` elsewhere on the item side), so masking costs
-        no extra pass over the [B, V] logits, forward or backward.
-        """
-        dtype = session_embedding.dtype
-        table = ops.cast(self.item_embedding.embeddings, dtype)
-        padding_column = ops.cast(
-            ops.where(ops.equal(ops.arange(self.num_items), 0), _MASKED_LOGIT, 0.0), dtype
-        )
-        batch_ones = ops.ones_like(session_embedding[:, :1])
-        logits = ops.matmul(
-            ops.concatenate([session_embedding, batch_ones], axis=1),
-            ops.transpose(ops.concatenate([table, padding_column[:, None]], axis=1)),
-        )
-        return ops.cast(logits, "float32")
-
-    def ranking_scores(self, session_embedding, logits):
-        """float32 [B, V]: ``logits`` (log P(item) up to a constant) plus
+    def ranking_scores(self, session_embedding, logits, rows=None, start: int = 0):
+        """float32 [B, R]: ``logits`` of the R items from item ``start`` on, whose table rows are
+        ``rows`` [R, D] (default: the whole table), (log P(item) up to a constant) plus
         ``log P(not skipped | item)`` of the skip head; ``logits`` unchanged without one.
 
         So items are ranked by the probability of being played next and kept.
         """
         if self.skip_head is None:
             return logits
-        skip_logits = self.skip_head.all_items(session_embedding, self.item_embedding.embeddings)
+        rows = self.item_embedding.embeddings if rows is None else rows
+        skip_logits = self.skip_head.all_items(session_embedding, rows, start)
         return logits + ops.log_sigmoid(-skip_logits)
 
     def call(self, features, training=False):
         session_embedding = self.session_embedding(features, training=training)
-        logits = self.score(session_embedding)
-        outputs = {
-            "logits": logits,
-            "session_embedding": ops.cast(session_embedding, "float32"),
-        }
+        outputs = {"session_embedding": ops.cast(session_embedding, "float32")}
+        if self.output_chunk_items is not None:
+            return outputs
+        outputs["logits"] = logits = self.score(session_embedding)
         if self.skip_head is not None and not training:
             outputs["ranking_scores"] = self.ranking_scores(session_embedding, logits)
         return outputs
+
+    def block_ranks(self, targets, session_embedding):
+        """int32 [B]: the targets' ranks by :meth:`ranking_scores`, scoring the table
+        ``output_chunk_items`` rows at a time (:func:`~fpam_tf.metrics.chunked_target_ranks`)."""
+        # Read once: a block reading the variable would copy it (a sparse lookup put it in
+        # copy-on-read mode).
+        table = ops.convert_to_tensor(self.item_embedding.embeddings)
+
+        def score_block(start, stop, dependency):
+            embedding, rows = ordered_block(session_embedding, table, start, stop, dependency)
+            return self.ranking_scores(embedding, item_logits(embedding, rows, start), rows, start)
+
+        return chunked_target_ranks(score_block, self.output_blocks, targets)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Weighted cross-entropy over all items + λ · FP term (+ any regularisation losses).
@@ -184,9 +199,20 @@ class SessionRecommender(keras.Model):
         slice, on a last partial batch) and their summed gradients are its gradient.
         """
         # Evaluation steps (the ones that compute metrics) need no gradient.
-        cross_entropy = softmax_cross_entropy(
-            y, y_pred["logits"], differentiable=not compute_metrics
-        )
+        if "logits" in y_pred:
+            cross_entropy = softmax_cross_entropy(
+                y, y_pred["logits"], differentiable=not compute_metrics
+            )
+        else:
+            # Back in the compute dtype (exactly: call cast it up) for the blocks' products.
+            session_embedding = ops.cast(y_pred["session_embedding"], self.compute_dtype)
+            cross_entropy = chunked_softmax_cross_entropy(
+                y,
+                session_embedding,
+                ops.convert_to_tensor(self.item_embedding.embeddings),
+                self.output_chunk_items,
+                differentiable=not compute_metrics,
+            )
         weight = (
             ops.ones_like(cross_entropy)
             if sample_weight is None
@@ -228,8 +254,10 @@ class SessionRecommender(keras.Model):
         self.ce_tracker.update_state(ce_loss * replicas)
         self.fp_tracker.update_state(fp_loss * replicas)
         self.skip_tracker.update_state(skip_loss * replicas)
-        if compute_metrics:
+        if compute_metrics and "logits" in y_pred:
             self.ranking.update_state(y, y_pred.get("ranking_scores", y_pred["logits"]))
+        elif compute_metrics:
+            self.ranking.update_ranks(self.block_ranks(y, session_embedding))
         return total
 
     def skip_parts(self, targets, y_pred, cross_entropy, target_is_fp) -> dict:
@@ -277,6 +305,7 @@ class SessionRecommender(keras.Model):
             margin=self.margin,
             unlikelihood=self.unlikelihood,
             skip_head=self.skip_head is not None,
+            output_chunk_items=self.output_chunk_items,
         )
         return config
 
@@ -336,9 +365,10 @@ def build_model(
         margin=method.margin,
         unlikelihood=method.unlikelihood,
         skip_head=method.skip_head,
+        output_chunk_items=default_chunk_items(num_items),
         name="session_recommender",
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=Adam(learning_rate))
     items = np.array([[1, min(2, num_items - 1)]], np.int32)
     sample = {"items": items, "flags": np.zeros_like(items), "users": np.zeros(1, np.int32)}
     sample.update(

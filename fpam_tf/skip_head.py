@@ -18,8 +18,8 @@ class SkipHead(keras.layers.Layer):
 
     ``call(session_embedding [B, D], item_embeddings [B, N, D], items int [B, N])`` returns float32
     skip logits [B, N] of N items per window (N = 1: the windows' targets; serving: the candidates).
-    :meth:`all_items` scores every item of the table: [B, V]. Products run in ``compute_dtype``,
-    logits are float32.
+    :meth:`all_items` scores every item of the table, or a block of its rows: [B, V]. Products run
+    in ``compute_dtype``, logits are float32.
 
     Args:
       num_items: V, the size of the item table (row 0, padding, included).
@@ -49,11 +49,13 @@ class SkipHead(keras.layers.Layer):
         bias = ops.take(self.item_bias, ops.cast(items, "int32"), axis=0)
         return ops.cast(products, "float32") + ops.cast(bias, "float32")
 
-    def all_items(self, session_embedding, table):
-        """float32 skip logits [B, V] of every row of ``table`` [V, D] (the item table)."""
+    def all_items(self, session_embedding, table, start: int = 0):
+        """float32 skip logits [B, R] of every row of ``table`` [R, D]: the item table, or the
+        block of its rows that starts at item ``start``."""
         query = self.query(ops.cast(session_embedding, self.compute_dtype))
         products = ops.matmul(query, ops.transpose(ops.cast(table, self.compute_dtype)))
-        return ops.cast(products, "float32") + ops.cast(self.item_bias, "float32")[None, :]
+        bias = self.item_bias[start : start + ops.shape(table)[0]]
+        return ops.cast(products, "float32") + ops.cast(bias, "float32")[None, :]
 
     def get_config(self):
         config = super().get_config()

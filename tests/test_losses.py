@@ -193,3 +193,38 @@ def test_softmax_cross_entropy_and_its_gradient_match_keras():
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cross_entropy_over_blocks_of_the_table_equals_it_over_the_whole_table(dtype):
+    import tensorflow as tf
+
+    from fpam_tf.losses import chunked_softmax_cross_entropy, softmax_cross_entropy
+    from fpam_tf.scoring import item_logits
+
+    rng = np.random.default_rng(1)
+    embedding = tf.constant(rng.normal(0, 1, (6, 5)), dtype)
+    table = tf.Variable(rng.normal(0, 1, (23, 5)).astype(np.float32))
+    targets = tf.constant([1, 5, 22, 7, 7, 10], tf.int32)  # 7 twice: one row, two windows
+    weights = tf.constant(rng.random(6).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(embedding)
+        whole = softmax_cross_entropy(targets, item_logits(embedding, table, 0))
+        blocks = chunked_softmax_cross_entropy(targets, embedding, tf.convert_to_tensor(table), 4)
+        whole_total, blocks_total = tf.reduce_sum(whole * weights), tf.reduce_sum(blocks * weights)
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == "float32" else {"rtol": 2e-2, "atol": 2e-2}
+    assert blocks.dtype == tf.float32
+    np.testing.assert_allclose(blocks.numpy(), whole.numpy(), **tolerance)
+    loss_only = chunked_softmax_cross_entropy(
+        targets, embedding, table.value(), 4, differentiable=False
+    )
+    np.testing.assert_allclose(loss_only.numpy(), blocks.numpy(), rtol=1e-6)
+    for got, want in zip(
+        tape.gradient(blocks_total, [embedding, table]),
+        tape.gradient(whole_total, [embedding, table]),
+    ):
+        got, want = tf.convert_to_tensor(got), tf.convert_to_tensor(want)
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(
+            tf.cast(got, tf.float32).numpy(), tf.cast(want, tf.float32).numpy(), **tolerance
+        )

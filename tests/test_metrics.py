@@ -133,3 +133,29 @@ def test_skip_metrics_are_hr_and_mrr_of_skip_windows_and_the_separation():
     table = format_markdown_table({**ranking, **got})
     assert "| SkipHR (lower is better) | 5.00 |" in table and "| HR - SkipHR | 45.00 |" in table
     assert "SkipHR" not in format_markdown_table(ranking)
+
+
+def test_ranks_over_blocks_of_items_equal_ranks_over_all_items():
+    from fpam_tf.metrics import chunked_target_ranks
+    from fpam_tf.scoring import chunk_bounds
+
+    rng = np.random.default_rng(3)
+    # Few distinct scores: ties between the target and items of other blocks are common.
+    scores = rng.integers(0, 4, (9, 17)).astype(np.float32)
+    targets = rng.integers(1, 17, 9)
+    whole = np.asarray(target_ranks(scores, targets))
+    for chunk_items in (1, 5, 16, None):
+        blocks = chunked_target_ranks(
+            lambda start, stop, _: scores[:, start:stop], chunk_bounds(17, chunk_items), targets
+        )
+        np.testing.assert_array_equal(np.asarray(blocks), whole)
+
+
+def test_chunk_bounds_cover_the_table_and_reject_an_empty_block():
+    from fpam_tf.scoring import chunk_bounds, default_chunk_items
+
+    assert chunk_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert chunk_bounds(10, None) == [(0, 10)]
+    assert default_chunk_items(17_102) is None and default_chunk_items(792_360) == 16_384
+    with pytest.raises(ValueError, match="got 0"):
+        chunk_bounds(10, 0)

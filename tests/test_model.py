@@ -308,3 +308,32 @@ def test_skip_head_config_round_trips():
     assert clone.num_items == 12 and clone.name == "skip_head"
     with pytest.raises(ValueError, match="got None"):
         head.build((None, None))
+
+
+@pytest.mark.parametrize("preset", ["fp-adametric", "fp-skiphead", "fp-unlikelihood"])
+def test_a_model_scoring_its_table_in_blocks_trains_and_ranks_as_one_scoring_it_whole(
+    preset, monkeypatch
+):
+    method = MethodConfig.preset(preset)
+    whole = small_model(method, backbone="stamp")  # no dropout: both train steps see one network
+    monkeypatch.setattr("fpam_tf.model.default_chunk_items", lambda num_items: 5)
+    blocks = small_model(method, backbone="stamp")
+    assert blocks.output_blocks == [(0, 5), (5, 10), (10, 12)]
+    blocks.set_weights(whole.get_weights())
+    assert "logits" not in blocks(FEATURES) and "ranking_scores" not in blocks(FEATURES)
+    if blocks.skip_head is not None:
+        for model in (whole, blocks):
+            model.skip_head.item_bias.assign(np.linspace(-3, 3, 12))
+    evaluated = [m.test_on_batch(FEATURES, TARGETS, return_dict=True) for m in (whole, blocks)]
+    for key in ("loss", "ce_loss", "mrr@20", "hr@5", "ndcg@100"):
+        assert evaluated[1][key] == pytest.approx(evaluated[0][key], rel=1e-5, abs=1e-6), key
+    weight = np.where(FEATURES["target_is_fp"], 0.5, 1.0).astype(np.float32)
+    trained = [
+        m.train_on_batch(FEATURES, TARGETS, sample_weight=weight, return_dict=True)
+        for m in (whole, blocks)
+    ]
+    assert trained[1]["loss"] == pytest.approx(trained[0]["loss"], rel=1e-5)
+    for got, want in zip(blocks.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    clone = type(blocks).from_config(blocks.get_config())
+    assert clone.output_chunk_items == 5 and clone.output_blocks == blocks.output_blocks

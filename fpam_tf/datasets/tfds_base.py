@@ -199,15 +199,12 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             .map(lambda serialized: tf.io.parse_example(serialized, SERIALIZED_FEATURES))
         )
         columns: dict[str, list[np.ndarray]] = {key: [] for key in SERIALIZED_FEATURES}
-        lengths, distinct_items = [np.zeros(1, np.int64)], {}
+        distinct_items: dict = {}
         for batch in batches:
-            for key in ("session_id", "user_id", "start_time"):
+            for key in ("session_id", "user_id", "start_time", "session_length", "is_fp", "grades"):
                 columns[key].append(batch[key].flat_values.numpy())
-            lengths.append(batch["session_length"].flat_values.numpy())
             item_bytes = batch["items"].flat_values.numpy().astype(bytes)
             columns["items"].append(item_column(item_bytes, distinct_items))
-            for key in ("is_fp", "grades"):
-                columns[key].append(batch[key].flat_values.numpy())
 
         def joined(key, dtype):
             parts = columns[key]
@@ -217,7 +214,7 @@ class SessionsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             session_ids=_strings(joined("session_id", bytes)),
             user_ids=_strings(joined("user_id", bytes)),
             start_times=joined("start_time", np.int64),
-            row_splits=np.cumsum(np.concatenate(lengths), dtype=np.int64),
+            row_splits=np.concatenate([[0], np.cumsum(joined("session_length", np.int64))]),
             items=joined("items", object),
             is_fp=joined("is_fp", bool),
             grades=joined("grades", np.int8),
