@@ -111,21 +111,23 @@ def train_steps(data_dir: str, tfds_dir: str, steps: int) -> None:
     )
     experiment = Experiment.create(config, tfds_dir=tfds_dir)
     windows = experiment.training_windows()
-    batches = experiment.training_dataset(windows, epoch=0)
-    if steps:
-        batches = batches.take(steps)
-    done = 0
-    for features, targets, weights in batches:
-        experiment.model.train_on_batch(features, targets, weights)
-        done += 1
+    model = experiment.model
+    done = _run_batches(model.train_on_batch, experiment.training_dataset(windows, epoch=0), steps)
     validation = experiment.evaluation_dataset("validation")
-    if steps:
-        validation = validation.take(steps)
-    validated = 0
-    for features, targets, weights in validation:
-        experiment.model.test_on_batch(features, targets, weights)
-        validated += 1
+    validated = _run_batches(model.test_on_batch, validation, steps)
     print(json.dumps({"windows": len(windows), "steps": done, "validation_batches": validated}))
+
+
+def _run_batches(step, batches, limit: int) -> int:
+    """Calls ``step(features, targets, weights)`` on the first ``limit`` (0: all) ``batches``;
+    returns how many it ran."""
+    if limit:
+        batches = batches.take(limit)
+    count = 0
+    for features, targets, weights in batches:
+        step(features, targets, weights)
+        count += 1
+    return count
 
 
 def baseline_rss_mb() -> int:
