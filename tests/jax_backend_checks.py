@@ -8,7 +8,10 @@ Run by the ``jax_backend_checks`` fixture in ``conftest.py``; prints one ``RESUL
 - ``loss_mean`` / ``loss_adaptive``: the FP term and the dtype of the FP weights of
   ``FPAdaMetricLoss``;
 - ``metric``: HR@5 of ``RankingMetrics`` on random scores;
-- ``train_steps``: per backbone, the loss terms before and after one FP-AdaMetric training step.
+- ``train_steps``: per backbone, the loss terms before and after one FP-AdaMetric training step;
+- ``blocks``: a model scoring its table whole (``"None"``) and in blocks of 5 rows (``"5"``),
+  from the same weights: its outputs' names, evaluation figures, training loss and first weights
+  after the step.
 """
 
 import json
@@ -83,5 +86,32 @@ for name in sorted(backbones.BACKBONES):
     out["train_steps"][name] = {
         "first": {k: float(v) for k, v in first.items()},
         "second": {k: float(v) for k, v in second.items()},
+    }
+
+# A table scored in blocks (fpam_tf.scoring) against the same table scored whole: STAMP (no
+# dropout), FP-SkipHead (the skip head's ranking scores too), same weights.
+import fpam_tf.model as model_module  # noqa: E402
+
+out["blocks"], weights = {}, None
+for chunk_items in (None, 5):
+    model_module.default_chunk_items = lambda num_items, chunk_items=chunk_items: chunk_items
+    model = build_model(
+        MethodConfig.preset("fp-skiphead"),
+        backbone="stamp",
+        num_items=12,
+        num_users=3,
+        embedding_dim=8,
+        hidden_units=8,
+    )
+    if weights is None:
+        weights = model.get_weights()
+    model.set_weights(weights)
+    evaluated = model.test_on_batch(features, targets, return_dict=True)
+    trained = model.train_on_batch(features, targets, return_dict=True)
+    out["blocks"][str(chunk_items)] = {
+        "outputs": sorted(model(features)),
+        "evaluated": {k: float(evaluated[k]) for k in ("loss", "mrr@20", "hr@5")},
+        "trained_loss": float(trained["loss"]),
+        "weights": [np.asarray(w).tolist() for w in model.get_weights()[:2]],
     }
 print("RESULT" + json.dumps(out))

@@ -145,6 +145,18 @@ def test_every_backbone_takes_a_training_step_under_the_jax_backend(jax_backend_
         assert step["first"]["fp_loss"] > 0 and np.isfinite(step["second"]["loss"]), (name, step)
 
 
+def test_a_table_scored_in_blocks_matches_it_scored_whole_under_the_jax_backend(
+    jax_backend_checks,
+):
+    whole, blocks = jax_backend_checks["blocks"]["None"], jax_backend_checks["blocks"]["5"]
+    assert "logits" in whole["outputs"] and "logits" not in blocks["outputs"]
+    for key, value in whole["evaluated"].items():
+        assert blocks["evaluated"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    assert blocks["trained_loss"] == pytest.approx(whole["trained_loss"], rel=1e-5)
+    for got, want in zip(blocks["weights"], whole["weights"]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 def test_ranking_metrics_are_computed_on_evaluation_steps_only():
     model = small_model(MethodConfig.preset("vanilla"))
     assert model.train_on_batch(FEATURES, TARGETS, return_dict=True)["hr@100"] == 0.0
