@@ -534,3 +534,24 @@ def test_the_cli_default_is_the_rule_choice_of_the_committed_study():
     parser = __import__("argparse").ArgumentParser()
     add_run_arguments(parser)
     assert parser.parse_args([]).method == method
+
+
+def test_the_chosen_recipe_run_is_narm_vanillas_seed_0_whatever_backbones_are_asked_for(tmp_path):
+    plan = _plan(quick=False)
+    candidates = grid.recipe_cells()
+    for candidate, best_epoch in zip(candidates, (20, 12)):
+        config = runs.run_config(plan, candidate, 0)
+        _finished_run(tmp_path / "runs", "synthetic", candidate, 0, config)
+        run_dir = runs.cell_dir(tmp_path / "runs", "synthetic", candidate, 0)
+        history = [{"epoch": e, "val_mrr@20": 10.0} for e in range(1, best_epoch + 4)]
+        progress = {"history": history, "global_step": 1, "best_epoch": best_epoch, "stopped": 1}
+        run_dir.progress.parent.mkdir(parents=True, exist_ok=True)
+        run_dir.progress.write_text(json.dumps(progress))
+    summaries = cli.main(
+        ["--report-only", "--datasets", "synthetic", "--backbones", "srgnn"]
+        + ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "results")]
+        + ["--docs", str(tmp_path / "R.md")]
+    )
+    summary = summaries["synthetic"]
+    assert summary["recipe"] == grid.RECIPES[1].settings  # equal MRR@20: the fewer epochs
+    assert "narm-vanilla" in summary["cells"]  # the chosen candidate's run, seed 0
