@@ -170,8 +170,7 @@ class SessionRecommender(keras.Model):
     def block_ranks(self, targets, session_embedding):
         """int32 [B]: the targets' ranks by :meth:`ranking_scores`, scoring the table
         ``output_chunk_items`` rows at a time (:func:`~fpam_tf.metrics.chunked_target_ranks`)."""
-        # Read once: a block reading the variable would copy it (a sparse lookup put it in
-        # copy-on-read mode).
+        # Read once, as the loss reads it: every block slices the same tensor.
         table = ops.convert_to_tensor(self.item_embedding.embeddings)
 
         def score_block(start, stop, dependency):
