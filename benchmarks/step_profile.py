@@ -58,7 +58,7 @@ def profile(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_di
 
     experiment = spotify_vanilla_experiment(backbone, precision, spotify_dir, tfds_dir)
     model = experiment.model
-    dataset = experiment.training_dataset(experiment.training_windows(), epoch=0)
+    dataset = experiment.training_dataset(epoch=0)
     iterator = iter(dataset)
     started = time.perf_counter()
     batches = [next(iterator) for _ in range(steps)]

@@ -58,13 +58,10 @@ def measure(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_di
     """Times ``steps`` training steps, their roofline and one validation pass in this process."""
     import keras
 
-    from fpam_tf.input_pipeline import num_batches
-
     experiment = spotify_vanilla_experiment(backbone, precision, spotify_dir, tfds_dir)
     config = experiment.config
     model = experiment.model
-    windows = experiment.training_windows()
-    iterator = iter(experiment.training_dataset(windows, epoch=0))
+    iterator = iter(experiment.training_dataset(epoch=0))
     batches = [next(iterator) for _ in range(steps)]
     if keras.backend.backend() != "tensorflow":
         batches = [tuple(_numpy(part) for part in batch) for batch in batches]
@@ -77,7 +74,7 @@ def measure(backbone: str, precision: str, steps: int, spotify_dir: str, tfds_di
         logs = model.train_on_batch(*batch, return_dict=True)
     float(logs["loss"])  # waits for the last step
     step_ms = 1000 * (time.perf_counter() - started) / steps
-    epoch_steps = num_batches(len(windows), config.batch_size)
+    epoch_steps = experiment.training_steps()
     row = {
         "backbone": backbone,
         "precision": precision,

@@ -8,7 +8,7 @@ backbone's own :meth:`~fpam_tf.backbones.base.SessionEncoder.prefix_features`, p
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -75,43 +75,166 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    num_windows = len(windows)
-    if num_windows == 0:
+    if len(windows) == 0:
         raise DataError(
             "no windows to batch: the split is empty after the vocabulary filter",
             fix="use a larger dataset or lower the vocabulary's minimum count",
         )
-    track_items = tf.constant(windows.track_items)
-    track_flags = tf.constant(windows.track_flags)
-    fp_track = tf.constant(windows.fp_track)
-    prefix_begin = tf.constant(windows.prefix_begin)
-    prefix_end = tf.constant(windows.prefix_end)
-    prefix_lengths = tf.constant(windows.prefix_lengths.astype(np.int32))
-    fp_begin = tf.constant(windows.fp_begin)
-    fp_end = tf.constant(windows.fp_end)
-    targets = tf.constant(windows.targets)
-    target_is_fp = tf.constant(windows.target_is_fp)
-    users = tf.constant(windows.users)
-    if options.grade_weights is not None:
-        grade_weights = tf.constant(options.grade_weights, tf.float32)
-        # int32: tf.gather takes no int8 indices.
-        target_grades = tf.constant(windows.target_grades.astype(np.int32))
+    tensors = {name: tf.constant(values) for name, values in window_columns(windows).items()}
+    if shuffle:
+        # One vectorised permutation per iteration over the dataset (a fresh seed each time):
+        # no per-window element ever passes through tf.data.
+        orders = (
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            .take(1)
+            .map(lambda random_seed: tf.stack([random_seed, tf.constant(seed, tf.int64)]))
+        )
+        dataset = orders.flat_map(
+            lambda order_seed: _index_batches(
+                tensors, batch_size, order_seed=order_seed, bucket_batches=bucket_batches
+            )
+        ).shuffle(bucket_batches, seed=seed + 1, reshuffle_each_iteration=True)
+    else:
+        dataset = _index_batches(tensors, batch_size)
+    dataset = dataset.map(
+        _batch_gatherer(tensors, options), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_streamed_dataset(
+    window_chunks: Callable[[], Iterator[Windows]],
+    *,
+    num_batches: int,
+    batch_size: int,
+    options: BatchOptions = BatchOptions(),
+    shuffle: bool = False,
+    seed: int = 0,
+    bucket_batches: int = BUCKET_BATCHES,
+):
+    """:func:`make_dataset`'s batches over windows that arrive in chunks, one chunk in memory at a
+    time: ``window_chunks()`` yields them (a block of sessions' windows each), in the order they
+    are to be read. Each chunk is batched as :func:`make_dataset` batches a whole split (with
+    ``shuffle``: permuted with a seed of its own, bucketed by length); with ``shuffle`` the batches
+    of consecutive chunks are mixed again in a buffer of ``bucket_batches``. Its cardinality is
+    ``num_batches``: what :func:`chunk_batches` counts over the same chunks.
+    """
+    import tensorflow as tf
+
+    signature = {
+        name: tf.TensorSpec([None], tf.as_dtype(dtype)) for name, dtype in WINDOW_COLUMNS.items()
+    }
+
+    def columns():
+        for windows in window_chunks():
+            if len(windows):
+                yield window_columns(windows)
+
+    def chunk_dataset(chunk_index, tensors):
+        order_seed = tf.stack([chunk_index, tf.constant(seed, tf.int64)]) if shuffle else None
+        batches = _index_batches(
+            tensors, batch_size, order_seed=order_seed, bucket_batches=bucket_batches
+        )
+        return batches.map(_batch_gatherer(tensors, options))
+
+    dataset = (
+        tf.data.Dataset.from_generator(columns, output_signature=signature)
+        .enumerate()
+        .flat_map(chunk_dataset)
+    )
+    if shuffle:
+        dataset = dataset.shuffle(bucket_batches, seed=seed + 1)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def chunk_batches(
+    window_counts, batch_size: int, *, shuffle: bool, bucket_batches: int = BUCKET_BATCHES
+) -> int:
+    """Batches of :func:`make_streamed_dataset` over chunks of ``window_counts`` windows: each
+    chunk is batched on its own."""
+    if shuffle:
+        return sum(num_batches(count, batch_size, bucket_batches) for count in window_counts)
+    return sum(-(-count // batch_size) for count in window_counts)
+
+
+# The columns of a Windows that batches are gathered from, and their dtypes.
+WINDOW_COLUMNS = {
+    "track_items": np.int32,
+    "track_flags": np.int32,
+    "fp_track": np.int32,
+    "prefix_begin": np.int64,
+    "prefix_end": np.int64,
+    "prefix_lengths": np.int32,
+    "fp_begin": np.int64,
+    "fp_end": np.int64,
+    "targets": np.int32,
+    "target_is_fp": np.bool_,
+    "target_grades": np.int32,  # int32: tf.gather takes no int8 indices
+    "users": np.int32,
+}
+
+
+def window_columns(windows: Windows) -> dict[str, np.ndarray]:
+    """The arrays of :data:`WINDOW_COLUMNS` of ``windows``."""
+    return {
+        name: np.asarray(
+            windows.prefix_lengths if name == "prefix_lengths" else getattr(windows, name),
+            dtype=dtype,
+        )
+        for name, dtype in WINDOW_COLUMNS.items()
+    }
+
+
+def _index_batches(tensors, batch_size: int, *, order_seed=None, bucket_batches=BUCKET_BATCHES):
+    """Batches of window indices into ``tensors``: in order, or with ``order_seed`` (int64
+    ``[2]``) permuted, cut into chunks of ``bucket_batches`` batches, each sorted by prefix length
+    and cut into batches."""
+    import tensorflow as tf
+
+    num_windows = tf.size(tensors["targets"], tf.int64)
+    if order_seed is None:
+        return tf.data.Dataset.range(num_windows).batch(batch_size)
+    chunk = batch_size * bucket_batches
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(num_windows, dtype=tf.int64), seed=order_seed
+    )
+    prefix_lengths = tensors["prefix_lengths"]
+
+    def bucketed(c):
+        chunk_index = order[c * chunk : (c + 1) * chunk]
+        by_length = tf.gather(
+            chunk_index, tf.argsort(tf.gather(prefix_lengths, chunk_index), stable=True)
+        )
+        return tf.data.Dataset.range(-(-tf.size(by_length, tf.int64) // batch_size)).map(
+            lambda b: by_length[b * batch_size : (b + 1) * batch_size]
+        )
+
+    return tf.data.Dataset.range(-(-num_windows // chunk)).flat_map(bucketed)
+
+
+def _batch_gatherer(tensors, options: BatchOptions):
+    """``index [B] -> (features, targets, sample_weight)`` of those windows of ``tensors``."""
+    import tensorflow as tf
 
     def gather_batch(index):
-        begin, end = tf.gather(prefix_begin, index), tf.gather(prefix_end, index)
+        begin = tf.gather(tensors["prefix_begin"], index)
+        end = tf.gather(tensors["prefix_end"], index)
         prefix = tf.ragged.range(begin, end)  # ragged [B, (length)] positions in the track
-        items = tf.gather(track_items, prefix).to_tensor()
+        items = tf.gather(tensors["track_items"], prefix).to_tensor()
         features = {
             "items": items,
             "lengths": tf.cast(end - begin, tf.int32),
-            "users": tf.gather(users, index),
+            "users": tf.gather(tensors["users"], index),
         }
         if options.flags:
-            features["flags"] = tf.gather(track_flags, prefix).to_tensor()
-        is_fp_target = tf.gather(target_is_fp, index)
+            features["flags"] = tf.gather(tensors["track_flags"], prefix).to_tensor()
+        is_fp_target = tf.gather(tensors["target_is_fp"], index)
         if options.fp_items:
-            fp_positions = tf.ragged.range(tf.gather(fp_begin, index), tf.gather(fp_end, index))
-            features["fp_items"] = tf.gather(fp_track, fp_positions).to_tensor()
+            fp_positions = tf.ragged.range(
+                tf.gather(tensors["fp_begin"], index), tf.gather(tensors["fp_end"], index)
+            )
+            features["fp_items"] = tf.gather(tensors["fp_track"], fp_positions).to_tensor()
         if options.fp_items or options.target_is_fp:
             features["target_is_fp"] = is_fp_target
         if options.prefix_features is not None:
@@ -120,40 +243,8 @@ def make_dataset(
             fp_target_weight = tf.constant(options.fp_target_weight, tf.float32)
             weight = tf.where(is_fp_target, fp_target_weight, 1.0)
         else:
-            weight = tf.gather(grade_weights, tf.gather(target_grades, index))
-        return features, tf.gather(targets, index), weight
+            grade_weights = tf.constant(options.grade_weights, tf.float32)
+            weight = tf.gather(grade_weights, tf.gather(tensors["target_grades"], index))
+        return features, tf.gather(tensors["targets"], index), weight
 
-    if shuffle:
-        chunk = batch_size * bucket_batches
-        num_chunks = -(-num_windows // chunk)
-
-        def epoch_chunks(random_seed):
-            # One vectorised permutation per epoch (a fresh seed each iteration over the dataset),
-            # cut into chunks: no per-window element ever passes through tf.data.
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(num_windows, dtype=tf.int64),
-                seed=tf.stack([random_seed, tf.constant(seed, tf.int64)]),
-            )
-            return tf.data.Dataset.range(num_chunks).map(
-                lambda c: order[c * chunk : (c + 1) * chunk]
-            )
-
-        def bucketed(chunk_index):
-            by_length = tf.gather(
-                chunk_index, tf.argsort(tf.gather(prefix_lengths, chunk_index), stable=True)
-            )
-            return tf.data.Dataset.range(-(-tf.size(by_length, tf.int64) // batch_size)).map(
-                lambda b: by_length[b * batch_size : (b + 1) * batch_size]
-            )
-
-        dataset = (
-            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-            .take(1)
-            .flat_map(epoch_chunks)
-            .flat_map(bucketed)
-            .shuffle(bucket_batches, seed=seed + 1, reshuffle_each_iteration=True)
-        )
-    else:
-        dataset = tf.data.Dataset.range(num_windows).batch(batch_size)
-    dataset = dataset.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return gather_batch

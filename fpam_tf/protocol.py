@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 
 from fpam_tf.vocabulary import MIN_ITEM_COUNT, EncodedSessions, Vocabulary
 from fpam_tf.windows import Windows, build_windows, user_fp_items
@@ -40,36 +41,21 @@ class ProtocolData:
         user_fp = (
             user_fp_items(self.splits["train"], len(self.users)) if fp_scope == "user" else None
         )
-        return build_windows(
+        return training_windows(
             self.splits["train"],
             context=context,
             fp_targets=fp_targets,
-            require_positive_before=context == "positives",
             fp_scope=fp_scope,
             user_fp=user_fp,
         )
 
     def evaluation_windows(self, split: str, *, context: str, fp_targets: bool = False) -> Windows:
-        """Validation or test windows: the same targets for every method (positives); only the
-        prefix differs by context. ``fp_targets`` keeps FP targets too (a protocol variant, never
-        PROTOCOL's figures)."""
-        return build_windows(
-            self.splits[split],
-            context=context,
-            fp_targets=fp_targets,
-            require_positive_before=True,
-        )
+        """:func:`evaluation_windows` of a split."""
+        return evaluation_windows(self.splits[split], context=context, fp_targets=fp_targets)
 
     def skip_windows(self, split: str, *, context: str) -> Windows:
-        """Validation or test skip windows (PROTOCOL §5b): every FP event with a positive before
-        it, as target; the prefix as in :meth:`evaluation_windows`."""
-        return build_windows(
-            self.splits[split],
-            context=context,
-            fp_targets=True,
-            skip_targets=True,
-            require_positive_before=True,
-        )
+        """:func:`skip_windows` of a split."""
+        return skip_windows(self.splits[split], context=context)
 
     def stats(self, raw_splits: dict) -> dict:
         """The figures of PROTOCOL §6 (and ``python -m fpam_tf.data stats``)."""
@@ -90,3 +76,68 @@ class ProtocolData:
             "valid_skip_windows": len(self.skip_windows("validation", context="all")),
             "test_skip_windows": len(self.skip_windows("test", context="all")),
         }
+
+
+def training_windows(
+    sessions: EncodedSessions,
+    *,
+    context: str,
+    fp_targets: bool,
+    fp_scope: str = "session",
+    user_fp: tuple | None = None,
+) -> Windows:
+    """PROTOCOL §4's training windows of ``sessions`` (see :meth:`ProtocolData.training_windows`);
+    ``user_fp`` for the ``user`` FP scope."""
+    return build_windows(
+        sessions,
+        context=context,
+        fp_targets=fp_targets,
+        require_positive_before=context == "positives",
+        fp_scope=fp_scope,
+        user_fp=user_fp,
+    )
+
+
+def evaluation_windows(
+    sessions: EncodedSessions, *, context: str, fp_targets: bool = False
+) -> Windows:
+    """Validation or test windows: the same targets for every method (positives); only the
+    prefix differs by context. ``fp_targets`` keeps FP targets too (a protocol variant, never
+    PROTOCOL's figures)."""
+    return build_windows(
+        sessions, context=context, fp_targets=fp_targets, require_positive_before=True
+    )
+
+
+def skip_windows(sessions: EncodedSessions, *, context: str) -> Windows:
+    """Validation or test skip windows (PROTOCOL §5b): every FP event with a positive before it,
+    as target; the prefix as in :func:`evaluation_windows`."""
+    return build_windows(
+        sessions,
+        context=context,
+        fp_targets=True,
+        skip_targets=True,
+        require_positive_before=True,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamedProtocolData:
+    """A dataset under PROTOCOL whose splits are read in blocks of sessions, never whole: the
+    pipeline's Trainer on its transformed shards (``pipelines/trainer.py``).
+
+    ``blocks(split, order_seed)`` yields a split's sessions as :class:`EncodedSessions` blocks of
+    a fixed composition; ``order_seed`` (an int) reorders the blocks (a new order per training
+    epoch), ``None`` keeps their stored order. Windows never cross sessions, so each block's
+    windows are its own (PROTOCOL §4), and the union over the blocks is the split's. What needs a
+    split whole is refused: the ``user`` FP scope (each user's train FPs in time order) and the
+    protocol variants that re-cut windows or splits.
+    """
+
+    items: Vocabulary
+    users: Vocabulary
+    blocks: Callable[[str, int | None], Iterator[EncodedSessions]]
+
+    @property
+    def has_users(self) -> bool:
+        return len(self.users) > 1

@@ -1,10 +1,12 @@
 """Trainer: ``fpam_tf`` training on the transformed shards, optionally under a ``tf.distribute``
 strategy.
 
-The :class:`~fpam_tf.protocol.ProtocolData` is built from the Transform outputs (item indices from
-the transform graph, the vocabulary from its ``items`` asset), not by re-reading the raw logs, so
-the trained model's vocabulary is the transform graph's. Training, validation, test and the run
-directory are :func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* that run directory.
+The data are the Transform outputs (item indices from the transform graph, the vocabulary from its
+``items`` asset), not the raw logs re-read, so the trained model's vocabulary is the transform
+graph's. They are streamed (:func:`streamed_data`): every pass over a split reads its shards in
+blocks of sessions and cuts each block's windows on the fly, so the Trainer's memory does not grow
+with the number or size of the shards. Training, validation, test and the run directory are
+:func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* that run directory.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from fpam_tf.events import SPLITS, Sessions
-from fpam_tf.protocol import ProtocolData
+from fpam_tf.protocol import ProtocolData, StreamedProtocolData
 from fpam_tf.registry import Registry
 from fpam_tf.vocabulary import PADDING, EncodedSessions, Vocabulary
 from pipelines import records
@@ -73,13 +76,12 @@ def strategy_for(distribution: str):
     return DISTRIBUTIONS.get(distribution)()
 
 
-def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions:
-    """One transformed split as :class:`Sessions` whose ``items`` are vocabulary indices, in
-    PROTOCOL §2 order."""
-    import tensorflow as tf
-    import tensorflow_transform as tft
+# Sessions per block a streamed split is read in: what the Trainer holds of a split at a time
+# (with the block's windows), whatever the number and size of the shards.
+BLOCK_SESSIONS = 4096
 
-    spec = tft.TFTransformOutput(str(graph_dir)).transformed_feature_spec()
+
+def _split_files(transformed: Path, split: str) -> list[str]:
     files = records.shards(transformed, split)
     if not files:
         raise PipelineError(
@@ -87,6 +89,19 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
             f"no transformed shards for split {split!r}",
             path=records.split_dir(transformed, split),
         )
+    return files
+
+
+def read_blocks(
+    graph_dir: Path, files: list[str], block_sessions: int = BLOCK_SESSIONS
+) -> Iterator[Sessions]:
+    """The sessions of transformed shards as :class:`Sessions` blocks of at most
+    ``block_sessions``, whose ``items`` are vocabulary indices, file by file in ``files``' order
+    (so a block never spans two files and the blocks of a file are the same in any file order)."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    spec = tft.TFTransformOutput(str(graph_dir)).transformed_feature_spec()
 
     def flatten(serialized):
         """A batch of parsed sessions as flat columns: the ragged event lists as values +
@@ -103,56 +118,90 @@ def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions
             "grades": tf.RaggedTensor.from_sparse(features["grades"]).flat_values,
         }
 
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(flatten)
-    columns = {
-        name: []
-        for name in ("session_id", "user_id", "start_time", "lengths", "items", "is_fp", "grades")
-    }
-    for batch in dataset.as_numpy_iterator():
-        for name, values in batch.items():
-            columns[name].append(values)
-    joined = {
-        name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in columns.items()
-    }
-    sessions = Sessions(
-        session_ids=joined["session_id"].astype(str),
-        user_ids=joined["user_id"].astype(str),
-        start_times=joined["start_time"].astype(np.int64),
-        row_splits=np.concatenate([[0], np.cumsum(joined["lengths"])]).astype(np.int64),
-        items=joined["items"].astype(np.int32),
-        is_fp=joined["is_fp"].astype(bool),
-        grades=joined["grades"].astype(np.int8),
-    )
+    for file in files:
+        dataset = tf.data.TFRecordDataset(file, compression_type="GZIP")
+        for block in dataset.batch(block_sessions).map(flatten).as_numpy_iterator():
+            yield Sessions(
+                session_ids=block["session_id"].astype(str),
+                user_ids=block["user_id"].astype(str),
+                start_times=block["start_time"].astype(np.int64),
+                row_splits=np.concatenate([[0], np.cumsum(block["lengths"])]).astype(np.int64),
+                items=block["items"].astype(np.int32),
+                is_fp=block["is_fp"].astype(bool),
+                grades=block["grades"].astype(np.int8),
+            )
+
+
+def read_transformed(graph_dir: Path, transformed: Path, split: str) -> Sessions:
+    """One whole transformed split as :class:`Sessions` whose ``items`` are vocabulary indices, in
+    PROTOCOL §2 order (for checks against the in-memory path; training streams,
+    :func:`streamed_data`)."""
+    sessions = Sessions.concatenate(list(read_blocks(graph_dir, _split_files(transformed, split))))
     # Shards hold sessions in no particular order; windows and user histories need the
     # chronological one.
     return sessions.take(np.lexsort((sessions.session_ids, sessions.start_times)))
 
 
-def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
-    """PROTOCOL §3 data from the Transform outputs: vocabulary from the graph's asset, events
-    outside it removed."""
+def item_vocabulary(graph_dir: Path) -> Vocabulary:
+    """The transform graph's item vocabulary (its asset)."""
     import tensorflow_transform as tft
 
-    items = Vocabulary(
+    return Vocabulary(
         Path(tft.TFTransformOutput(str(graph_dir)).vocabulary_file_by_name(VOCABULARY))
         .read_text(encoding="utf-8")
         .splitlines()
     )
+
+
+def encoded(sessions: Sessions, users: Vocabulary) -> EncodedSessions:
+    """PROTOCOL §3 on transformed sessions: events outside the vocabulary removed, users
+    indexed."""
+    kept = sessions.keep_events(sessions.items != PADDING)
+    return EncodedSessions(
+        row_splits=kept.row_splits,
+        items=kept.items.astype(np.int32),
+        is_fp=kept.is_fp,
+        users=users.lookup(kept.user_ids),
+        session_ids=kept.session_ids,
+        grades=kept.grades,
+    )
+
+
+def user_vocabulary(user_ids: np.ndarray) -> Vocabulary:
+    """PROTOCOL §3's users: the non-empty user ids of train."""
+    return Vocabulary.from_counts(user_ids[user_ids != ""], 1)
+
+
+def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
+    """PROTOCOL §3 data from the Transform outputs, every split whole in memory: vocabulary from
+    the graph's asset, events outside it removed."""
     indexed = {split: read_transformed(graph_dir, transformed, split) for split in SPLITS}
-    train = indexed["train"]
-    users = Vocabulary.from_counts(train.user_ids[train.user_ids != ""], 1)
-    splits = {}
-    for split, sessions in indexed.items():
-        kept = sessions.keep_events(sessions.items != PADDING)
-        splits[split] = EncodedSessions(
-            row_splits=kept.row_splits,
-            items=kept.items.astype(np.int32),
-            is_fp=kept.is_fp,
-            users=users.lookup(kept.user_ids),
-            session_ids=kept.session_ids,
-            grades=kept.grades,
-        )
-    return ProtocolData(items, users, splits)
+    users = user_vocabulary(indexed["train"].user_ids)
+    splits = {split: encoded(sessions, users) for split, sessions in indexed.items()}
+    return ProtocolData(item_vocabulary(graph_dir), users, splits)
+
+
+def streamed_data(
+    graph_dir: Path, transformed: Path, block_sessions: int = BLOCK_SESSIONS
+) -> StreamedProtocolData:
+    """PROTOCOL §3 data from the Transform outputs, read block by block whenever a split is used
+    (:class:`~fpam_tf.protocol.StreamedProtocolData`): the Trainer holds one block of sessions and
+    its windows at a time, plus the vocabularies. A training epoch reads the files in an order of
+    its own (``order_seed``); blocks never span files, so their window counts stay the same."""
+    files = {split: _split_files(transformed, split) for split in SPLITS}
+    # One pass for the users (a short column per session; the vocabulary is the model's anyway).
+    user_ids = [block.user_ids for block in read_blocks(graph_dir, files["train"], block_sessions)]
+    users = user_vocabulary(np.concatenate(user_ids) if user_ids else np.zeros(0, str))
+
+    def blocks(split: str, order_seed: int | None) -> Iterator[EncodedSessions]:
+        ordered = files[split]
+        if order_seed is not None:
+            order = np.random.default_rng(order_seed).permutation(len(ordered))
+            ordered = [ordered[i] for i in order]
+        for sessions in read_blocks(graph_dir, ordered, block_sessions):
+            yield encoded(sessions, users)
+
+    return StreamedProtocolData(item_vocabulary(graph_dir), users, blocks)
 
 
 def run(
@@ -174,7 +223,7 @@ def run(
     # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime
     # starts.
     strategy = strategy_for(distribution)
-    data = protocol_data(graph_dir, transformed)
+    data = streamed_data(graph_dir, transformed)
     return {
         **train(
             config,
@@ -191,7 +240,7 @@ def run(
 
 def train(
     config,
-    data: ProtocolData,
+    data: ProtocolData | StreamedProtocolData,
     model_dir: Path,
     strategy,
     *,

@@ -70,12 +70,12 @@ def record_local_batch_sizes(sizes: list):
     SessionRecommender.train_step = recording_step
 
 
-def same_batches(experiment, windows):
+def same_batches(experiment):
     """Four shuffled training batches of 32, then one of 5 (split 3 + 2) and one of 1 (split 1 +
     an empty slice)."""
     import tensorflow as tf
 
-    full = experiment.training_dataset(windows, 0)
+    full = experiment.training_dataset(0)
     first = next(iter(full))
     tail = [tf.nest.map_structure(lambda t, n=n: t[:n], first) for n in (5, 1)]
     rest = tf.data.Dataset.from_tensors(tail[0]).concatenate(tf.data.Dataset.from_tensors(tail[1]))
@@ -104,8 +104,7 @@ def mirrored(tfds_dir, out):
         sizes.clear()
         with strategy.scope():
             experiment = Experiment.create(config, data=data)
-            windows = experiment.training_windows()
-            losses = list(batch_logs(experiment.model, same_batches(experiment, windows), STEPS))
+            losses = list(batch_logs(experiment.model, same_batches(experiment), STEPS))
             validation = experiment.evaluate("validation", skip_metrics=True)
         np.savez(Path(out).with_suffix(f".{name}.npz"), *experiment.model.get_weights())
         results[name] = {

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from fpam_tf import datasets, metrics
-from fpam_tf.input_pipeline import BatchOptions, make_dataset
+from fpam_tf import datasets, metrics, protocol
+from fpam_tf.errors import ConfigError
+from fpam_tf.input_pipeline import (
+    BatchOptions,
+    chunk_batches,
+    make_dataset,
+    make_streamed_dataset,
+    num_batches,
+)
 from fpam_tf.model import build_model
-from fpam_tf.protocol import ProtocolData
+from fpam_tf.protocol import ProtocolData, StreamedProtocolData
 from fpam_tf.protocol_variants import shifted_windows, variant_splits
 from fpam_tf.training import steps
 from fpam_tf.training.precision import resolve_precision
 from fpam_tf.training.run_dir import RunConfig
+from fpam_tf.vocabulary import EncodedSessions
 from fpam_tf.windows import Windows
 
 
@@ -31,11 +39,20 @@ def load_protocol_data(config: RunConfig, *, tfds_dir=None, verbose: bool = Fals
 
 @dataclasses.dataclass
 class Experiment:
-    """The data and model of a run, built from its config."""
+    """The data and model of a run, built from its config.
+
+    ``data`` is a :class:`~fpam_tf.protocol.ProtocolData` (splits in memory: each family of
+    windows is built once, whole) or a :class:`~fpam_tf.protocol.StreamedProtocolData` (splits
+    read in blocks of sessions: every dataset is built block by block, and only the blocks' window
+    counts are kept between epochs).
+    """
 
     config: RunConfig
-    data: ProtocolData
+    data: ProtocolData | StreamedProtocolData
     model: object
+    # Built on first use: the in-memory training windows; window counts of the streamed blocks.
+    _training_windows: Windows | None = dataclasses.field(default=None, repr=False)
+    _block_counts: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def create(
@@ -43,7 +60,7 @@ class Experiment:
         config: RunConfig,
         *,
         tfds_dir=None,
-        data: ProtocolData | None = None,
+        data: ProtocolData | StreamedProtocolData | None = None,
         verbose: bool = False,
     ) -> Experiment:
         import keras
@@ -53,6 +70,8 @@ class Experiment:
         )
         if data is None:
             data = load_protocol_data(config, tfds_dir=tfds_dir, verbose=verbose)
+        if isinstance(data, StreamedProtocolData):
+            check_streamable(config)
         # Seeded after the data: preparing a dataset for the first time draws from Python's
         # random, which seeds Keras' generators, so seeding before it made a run's weights depend
         # on whether its dataset had been prepared already.
@@ -69,6 +88,10 @@ class Experiment:
         return cls(config, data, model)
 
     @property
+    def streamed(self) -> bool:
+        return isinstance(self.data, StreamedProtocolData)
+
+    @property
     def batch_options(self) -> BatchOptions:
         """What the method and the backbone need in a training batch."""
         method = self.config.method
@@ -82,32 +105,60 @@ class Experiment:
         )
 
     def training_windows(self) -> Windows:
-        method = self.config.method
-        windows = self.data.training_windows(
-            context=method.context, fp_targets=method.fp_targets, fp_scope=method.fp_scope
-        )
-        return self._as_variant("train", windows)
+        """The training windows of in-memory data, built on first use."""
+        if self.streamed:
+            raise ConfigError("a streamed dataset has no whole training windows; iterate blocks")
+        if self._training_windows is None:
+            method = self.config.method
+            windows = self.data.training_windows(
+                context=method.context, fp_targets=method.fp_targets, fp_scope=method.fp_scope
+            )
+            self._training_windows = self._as_variant("train", windows)
+        return self._training_windows
 
-    def training_dataset(self, windows: Windows, epoch: int):
+    def training_steps(self) -> int:
+        """Batches in one training epoch."""
+        if self.streamed:
+            counts = self._counts("train", self._block_training_windows)
+            return chunk_batches(counts, self.config.batch_size, shuffle=True)
+        return num_batches(len(self.training_windows()), self.config.batch_size)
+
+    def training_dataset(self, epoch: int):
         """Epoch ``epoch``'s batches; the order depends only on (seed, epoch), so a resumed run sees
         the same."""
-        return make_dataset(
-            windows,
+        seed = self.config.seed * 100_003 + epoch
+        if not self.streamed:
+            return make_dataset(
+                self.training_windows(),
+                batch_size=self.config.batch_size,
+                options=self.batch_options,
+                shuffle=True,
+                seed=seed,
+            )
+        return make_streamed_dataset(
+            lambda: map(self._block_training_windows, self.data.blocks("train", seed)),
+            num_batches=self.training_steps(),
             batch_size=self.config.batch_size,
             options=self.batch_options,
             shuffle=True,
-            seed=self.config.seed * 100_003 + epoch,
+            seed=seed,
+        )
+
+    def _block_training_windows(self, sessions: EncodedSessions) -> Windows:
+        method = self.config.method
+        return protocol.training_windows(
+            sessions, context=method.context, fp_targets=method.fp_targets, fp_scope=method.fp_scope
         )
 
     def evaluation_windows(self, split: str) -> Windows:
-        """PROTOCOL §4's evaluation windows of a split with this method's prefix (or, for a run
-        under a protocol variant, the variant's)."""
+        """PROTOCOL §4's evaluation windows of a split of in-memory data with this method's prefix
+        (or, for a run under a protocol variant, the variant's)."""
+        return self._as_variant(split, self._evaluation_windows_of(self.data.splits[split]))
+
+    def _evaluation_windows_of(self, sessions: EncodedSessions) -> Windows:
         method = self.config.method
         own_targets = self.config.protocol_variant == "own-targets" and method.fp_targets
-        windows = self.data.evaluation_windows(
-            split, context=method.context, fp_targets=own_targets
-        )
-        return self._as_variant(split, windows)
+        return protocol.evaluation_windows(sessions, context=method.context, fp_targets=own_targets)
 
     def _as_variant(self, split: str, windows: Windows) -> Windows:
         return shifted_windows(
@@ -118,22 +169,52 @@ class Experiment:
         )
 
     def skip_windows(self, split: str) -> Windows:
-        """PROTOCOL §5b's skip windows of a split, with this method's prefix."""
-        return self.data.skip_windows(split, context=self.config.method.context)
+        """PROTOCOL §5b's skip windows of a split of in-memory data, with this method's prefix."""
+        return self._skip_windows_of(self.data.splits[split])
 
-    def evaluation_dataset(self, split: str, batch_size: int | None = None, *, skips=False):
-        """Batches of ``split``'s evaluation windows, or with ``skips`` its skip windows; every
-        window weighs 1, so evaluation losses compare across methods."""
+    def _skip_windows_of(self, sessions: EncodedSessions) -> Windows:
+        return protocol.skip_windows(sessions, context=self.config.method.context)
+
+    def evaluation_window_count(self, split: str, *, skips: bool = False) -> int:
+        """How many evaluation (or with ``skips``, skip) windows ``split`` has."""
+        if self.streamed:
+            windows_of = self._skip_windows_of if skips else self._evaluation_windows_of
+            return sum(self._counts(split, windows_of))
+        return len(self.skip_windows(split) if skips else self.evaluation_windows(split))
+
+    def _counts(self, split: str, windows_of) -> list[int]:
+        """The window counts of ``split``'s blocks (stored order) under ``windows_of``: one pass
+        over the split, the first time they are asked for."""
+        key = (split, windows_of.__name__)
+        if key not in self._block_counts:
+            self._block_counts[key] = [
+                len(windows_of(sessions)) for sessions in self.data.blocks(split, None)
+            ]
+        return self._block_counts[key]
+
+    def evaluation_dataset(
+        self, split: str, batch_size: int | None = None, *, skips=False, fp_items=False
+    ):
+        """Batches of ``split``'s evaluation windows, or with ``skips`` its skip windows, in order;
+        every window weighs 1, so evaluation losses compare across methods. ``fp_items`` adds each
+        window's FP side sequence (the projector's points)."""
         options = dataclasses.replace(
             self.batch_options,
-            fp_items=False,
+            fp_items=fp_items,
             target_is_fp=False,
             fp_target_weight=1.0,
             grade_weights=None,
         )
-        windows = self.skip_windows(split) if skips else self.evaluation_windows(split)
-        return make_dataset(
-            windows, batch_size=batch_size or self.config.batch_size, options=options
+        batch_size = batch_size or self.config.batch_size
+        if not self.streamed:
+            windows = self.skip_windows(split) if skips else self.evaluation_windows(split)
+            return make_dataset(windows, batch_size=batch_size, options=options)
+        windows_of = self._skip_windows_of if skips else self._evaluation_windows_of
+        return make_streamed_dataset(
+            lambda: map(windows_of, self.data.blocks(split, None)),
+            num_batches=chunk_batches(self._counts(split, windows_of), batch_size, shuffle=False),
+            batch_size=batch_size,
+            options=options,
         )
 
     def evaluate(self, split: str, *, skip_metrics: bool = False) -> dict:
@@ -148,3 +229,23 @@ class Experiment:
 
     def _ranking(self, dataset) -> dict:
         return steps.evaluate(self.model, dataset)
+
+
+def check_streamable(config: RunConfig) -> None:
+    """Refuses, before any work, what a streamed dataset cannot train: what needs a split whole.
+
+    Raises:
+      ConfigError: the method's FP scope is ``user``, or the run is under a protocol variant.
+    """
+    if config.method.fp_scope == "user":
+        raise ConfigError(
+            "the 'user' FP scope needs each user's train FPs in time order, which a streamed "
+            "dataset (the pipeline's Trainer) never holds whole\n"
+            "  fix: use --fp-scope session or prefix, or train with python -m fpam_tf.train"
+        )
+    if config.protocol_variant != "standard":
+        raise ConfigError(
+            f"the protocol variant {config.protocol_variant!r} re-cuts whole splits, which a "
+            "streamed dataset (the pipeline's Trainer) never holds\n"
+            "  fix: run protocol variants with python -m fpam_tf.train"
+        )

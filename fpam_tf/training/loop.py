@@ -14,7 +14,6 @@ import time
 
 from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import FpamError
-from fpam_tf.input_pipeline import num_batches
 from fpam_tf.metrics import SELECTION_METRIC
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.run_dir import RunDir, save_weights_atomic
@@ -42,10 +41,7 @@ def train(
     import keras
 
     config, model = experiment.config, experiment.model
-    windows = experiment.training_windows()
-    steps = num_batches(
-        len(windows), config.batch_size
-    )  # shuffled epochs cut each chunk separately
+    steps = experiment.training_steps()
     if max_steps_per_epoch:
         steps = min(steps, max_steps_per_epoch)
     progress = {
@@ -79,7 +75,7 @@ def train(
             print(f"Epoch {epoch + 1}/{config.epochs}")
         started = time.perf_counter()
         logs = {}
-        batches = experiment.training_dataset(windows, epoch).take(steps).skip(progress["step"])
+        batches = experiment.training_dataset(epoch).take(steps).skip(progress["step"])
         for logs in batch_logs(model, batches, steps - progress["step"]):
             loss = logs["loss"]
             if not math.isfinite(loss):

@@ -17,6 +17,7 @@ from fpam_tf.metrics import (
 )
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.run_dir import RunDir
+from fpam_tf.vocabulary import PADDING
 
 
 def write_test_results(experiment: Experiment, run_dir: RunDir) -> dict:
@@ -37,8 +38,8 @@ def write_test_results(experiment: Experiment, run_dir: RunDir) -> dict:
         "model": config.model,
         "method": config.method.method,
         "split": "test",
-        "windows": len(experiment.evaluation_windows("test")),
-        "skip_windows": len(experiment.skip_windows("test")),
+        "windows": experiment.evaluation_window_count("test"),
+        "skip_windows": experiment.evaluation_window_count("test", skips=True),
         "units": "percent",
         "best_epoch": progress.get("best_epoch"),
         "best_validation_mrr@20": progress.get("best"),
@@ -71,17 +72,17 @@ def projector_embeddings(experiment: Experiment, max_windows: int = 1000):
     its target's (a true positive's) embedding, and the embeddings of its session's FP items with
     the window each belongs to.
     """
-    windows = experiment.evaluation_windows("test")
-    chunks, total = [], 0
-    for features, _, _ in experiment.evaluation_dataset("test"):
-        chunks.append(np.asarray(experiment.model.session_embedding(features)).astype(np.float32))
-        total += len(chunks[-1])
-        if total >= max_windows:
+    sessions, targets, fp_lists = [], [], []
+    for features, batch_targets, _ in experiment.evaluation_dataset("test", fp_items=True):
+        sessions.append(np.asarray(experiment.model.session_embedding(features)).astype(np.float32))
+        targets.append(batch_targets.numpy())
+        fp_lists.extend(row[row != PADDING] for row in features["fp_items"].numpy())
+        if len(fp_lists) >= max_windows:
             break
-    session = np.concatenate(chunks)[:max_windows]
+    session = np.concatenate(sessions)[:max_windows]
     n = len(session)
     table = np.asarray(experiment.model.item_embedding.embeddings).astype(np.float32)
-    fp_lists = windows.fp_sequences()[:n]
+    fp_lists = fp_lists[:n]
     fp_window = np.repeat(np.arange(n), [len(f) for f in fp_lists])
     fp_items = np.concatenate(fp_lists) if fp_lists else np.zeros(0, np.int32)
-    return session, table[windows.targets[:n]], table[fp_items], fp_window
+    return session, table[np.concatenate(targets)[:n]], table[fp_items], fp_window
