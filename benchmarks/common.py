@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,30 +18,29 @@ def machine() -> dict:
     speed figures compare only within one machine."""
     import tensorflow as tf
 
-    from fpam_tf.training.precision import cpu_flags, resolve_precision
+    from fpam_tf.training.precision import (
+        BF16_CPU_FLAGS,
+        cpu_flags,
+        cpu_model,
+        measured_bf16_speedup,
+        resolve_precision,
+    )
 
     flags = cpu_flags()
     return {
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
         "cpu_flags": sorted(flags & {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2"}),
+        # What `--precision auto` weighs on a CPU with bfloat16 products (None without them).
+        "bf16_output_speedup": (
+            round(measured_bf16_speedup(flags), 2) if flags & set(BF16_CPU_FLAGS) else None
+        ),
         "auto_precision": resolve_precision("auto"),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "gpus": len(tf.config.list_physical_devices("GPU")),
     }
-
-
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """``model name`` of the first CPU in ``/proc/cpuinfo``, else the platform's processor."""
-    try:
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def spotify_vanilla_experiment(backbone: str, precision: str, spotify_dir, tfds_dir=None):
@@ -60,31 +58,6 @@ def spotify_vanilla_experiment(backbone: str, precision: str, spotify_dir, tfds_
         precision=precision,
     )
     return Experiment.create(config, tfds_dir=tfds_dir)
-
-
-def output_products_ms(dtype: str, batch: int, dim: int, num_items: int, repeat: int = 20) -> float:
-    """Milliseconds of the output layer's three products for one step: logits [B, V] =
-    [B, D] x [D, V], and the gradients [B, D] and [V, D] of the two factors."""
-    import tensorflow as tf
-
-    session = tf.random.stateless_normal([batch, dim], [1, 2], dtype=tf.float32)
-    table = tf.random.stateless_normal([num_items, dim], [3, 4], dtype=tf.float32)
-    session, table = tf.cast(session, dtype), tf.cast(table, dtype)
-
-    @tf.function
-    def products():
-        logits = tf.matmul(session, table, transpose_b=True)
-        return tf.reduce_sum(tf.matmul(logits, table)[:, 0]) + tf.reduce_sum(
-            tf.matmul(logits, session, transpose_a=True)[:, 0]
-        )
-
-    for _ in range(3):
-        float(products())
-    started = time.perf_counter()
-    for _ in range(repeat):
-        result = products()
-    float(result)
-    return 1000 * (time.perf_counter() - started) / repeat
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

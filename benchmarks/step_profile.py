@@ -29,12 +29,12 @@ import time
 import fpam_tf  # noqa: F401
 from benchmarks.common import (
     SPOTIFY_SAMPLE,
-    output_products_ms,
     print_table,
     require_spotify,
     spotify_vanilla_experiment,
     write_json,
 )
+from fpam_tf.training.precision import output_products_ms
 
 
 def timed(function, batches, repeat: int = 1) -> float:

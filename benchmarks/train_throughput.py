@@ -37,12 +37,12 @@ import fpam_tf  # noqa: F401
 from benchmarks.common import (
     ROOT,
     SPOTIFY_SAMPLE,
-    output_products_ms,
     print_table,
     require_spotify,
     spotify_vanilla_experiment,
     write_json,
 )
+from fpam_tf.training.precision import output_products_ms
 
 PEER_PYTHON = ROOT / ".venv-peer" / "bin" / "python"
 PEER_DATA = ROOT / "runs" / "peer" / "spotify_vanilla"

@@ -166,16 +166,33 @@ def test_ranking_metrics_are_computed_on_evaluation_steps_only():
     )
 
 
-def test_auto_precision_is_bfloat16_only_on_cpus_with_hardware_bfloat16():
-    from fpam_tf.training.precision import resolve_precision
+def test_auto_precision_is_bfloat16_only_on_cpus_where_hardware_bfloat16_measured_faster():
+    from fpam_tf.training.precision import MIN_BF16_SPEEDUP, resolve_precision
 
+    fast, slow = MIN_BF16_SPEEDUP + 0.5, 0.83  # 0.83: an AMD EPYC's bfloat16, emulated
     assert resolve_precision("auto", gpu=True, flags={"amx_bf16"}) == "mixed_float16"
-    assert resolve_precision("auto", gpu=False, flags={"avx2", "amx_bf16"}) == "mixed_bfloat16"
-    assert (
-        resolve_precision("auto", gpu=False, flags={"avx512f", "avx512_bf16"}) == "mixed_bfloat16"
-    )
+    for flags in ({"avx2", "amx_bf16"}, {"avx512f", "avx512_bf16"}):
+        assert resolve_precision("auto", gpu=False, flags=flags, bf16_speedup=fast) == (
+            "mixed_bfloat16"
+        )
+        assert resolve_precision("auto", gpu=False, flags=flags, bf16_speedup=slow) == "float32"
     assert resolve_precision("auto", gpu=False, flags={"avx2", "avx512f"}) == "float32"
     assert resolve_precision("float32", gpu=False, flags={"amx_bf16"}) == "float32"
+
+
+def test_the_bfloat16_speedup_is_measured_once_per_machine_then_read_back(tmp_path, monkeypatch):
+    from fpam_tf.training import precision
+
+    monkeypatch.setenv("FPAM_CACHE_DIR", str(tmp_path))
+    flags = {"amx_bf16"}
+    timings = iter([4.0, 3.0, 5.0, 1.0, 2.0, 1.5])  # float32 three times, then bfloat16
+    monkeypatch.setattr(precision, "output_products_ms", lambda *a, **k: next(timings))
+    assert precision.measured_bf16_speedup(flags) == pytest.approx(3.0)  # min 3.0 / min 1.0
+    record = json.loads(precision.speedup_cache_path(flags).read_text())
+    assert (record["float32_ms"], record["bfloat16_ms"]) == (3.0, 1.0)
+    monkeypatch.setattr(precision, "output_products_ms", lambda *a, **k: pytest.fail("re-timed"))
+    assert precision.measured_bf16_speedup(flags) == pytest.approx(3.0)
+    assert precision.speedup_cache_path({"avx512_bf16"}) != precision.speedup_cache_path(flags)
 
 
 def test_new_method_presets_learn_from_fp_targets_with_skip_flags():
