@@ -110,12 +110,19 @@ def train_steps(data_dir: str, tfds_dir: str, steps: int) -> None:
         precision="float32",
     )
     experiment = Experiment.create(config, tfds_dir=tfds_dir)
-    windows = experiment.training_windows()
     model = experiment.model
     done = _run_batches(model.train_on_batch, experiment.training_dataset(epoch=0), steps)
     validation = experiment.evaluation_dataset("validation")
     validated = _run_batches(model.test_on_batch, validation, steps)
-    print(json.dumps({"windows": len(windows), "steps": done, "validation_batches": validated}))
+    print(
+        json.dumps(
+            {
+                "windows": experiment.training_window_count(),
+                "steps": done,
+                "validation_batches": validated,
+            }
+        )
+    )
 
 
 def _run_batches(step, batches, limit: int) -> int:

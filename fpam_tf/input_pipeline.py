@@ -52,7 +52,7 @@ def num_batches(num_windows: int, batch_size: int, bucket_batches: int = BUCKET_
 
 
 def make_dataset(
-    windows: Windows,
+    windows: Windows | dict,
     *,
     batch_size: int,
     options: BatchOptions = BatchOptions(),
@@ -72,15 +72,18 @@ def make_dataset(
     ``bucket_batches`` batches are sorted by prefix length and cut into batches, whose order is
     shuffled again, so padding stays small without ordering the epoch by length. Evaluation keeps
     the windows' order.
+
+    ``windows``: a :class:`Windows`, or its :func:`window_tensors` (what a caller that batches the
+    same windows every epoch keeps, instead of a second copy per epoch).
     """
     import tensorflow as tf
 
-    if len(windows) == 0:
+    tensors = window_tensors(windows) if isinstance(windows, Windows) else windows
+    if int(tf.size(tensors["targets"])) == 0:
         raise DataError(
             "no windows to batch: the split is empty after the vocabulary filter",
             fix="use a larger dataset or lower the vocabulary's minimum count",
         )
-    tensors = {name: tf.constant(values) for name, values in window_columns(windows).items()}
     if shuffle:
         # One vectorised permutation per iteration over the dataset (a fresh seed each time):
         # no per-window element ever passes through tf.data.
@@ -184,6 +187,13 @@ def window_columns(windows: Windows) -> dict[str, np.ndarray]:
         )
         for name, dtype in WINDOW_COLUMNS.items()
     }
+
+
+def window_tensors(windows: Windows) -> dict:
+    """:func:`window_columns` as tensors: what :func:`make_dataset` gathers batches from."""
+    import tensorflow as tf
+
+    return {name: tf.constant(values) for name, values in window_columns(windows).items()}
 
 
 def _index_batches(tensors, batch_size: int, *, order_seed=None, bucket_batches=BUCKET_BATCHES):

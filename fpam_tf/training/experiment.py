@@ -12,6 +12,7 @@ from fpam_tf.input_pipeline import (
     make_dataset,
     make_streamed_dataset,
     num_batches,
+    window_tensors,
 )
 from fpam_tf.model import build_model
 from fpam_tf.protocol import ProtocolData, StreamedProtocolData
@@ -50,8 +51,9 @@ class Experiment:
     config: RunConfig
     data: ProtocolData | StreamedProtocolData
     model: object
-    # Built on first use: the in-memory training windows; window counts of the streamed blocks.
-    _training_windows: Windows | None = dataclasses.field(default=None, repr=False)
+    # Built on first use: the in-memory training windows as tensors (kept for every epoch, the
+    # NumPy windows dropped: one copy, not two); window counts of the streamed blocks.
+    _training_tensors: dict | None = dataclasses.field(default=None, repr=False)
     _block_counts: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
@@ -105,23 +107,33 @@ class Experiment:
         )
 
     def training_windows(self) -> Windows:
-        """The training windows of in-memory data, built on first use."""
+        """The training windows of in-memory data (for inspection: training keeps them as
+        tensors)."""
         if self.streamed:
             raise ConfigError("a streamed dataset has no whole training windows; iterate blocks")
-        if self._training_windows is None:
-            method = self.config.method
-            windows = self.data.training_windows(
-                context=method.context, fp_targets=method.fp_targets, fp_scope=method.fp_scope
-            )
-            self._training_windows = self._as_variant("train", windows)
-        return self._training_windows
+        method = self.config.method
+        windows = self.data.training_windows(
+            context=method.context, fp_targets=method.fp_targets, fp_scope=method.fp_scope
+        )
+        return self._as_variant("train", windows)
+
+    def _training_window_tensors(self) -> dict:
+        if self._training_tensors is None:
+            self._training_tensors = window_tensors(self.training_windows())
+        return self._training_tensors
+
+    def training_window_count(self) -> int:
+        """How many training windows an epoch has."""
+        if self.streamed:
+            return sum(self._counts("train", self._block_training_windows))
+        return int(self._training_window_tensors()["targets"].shape[0])
 
     def training_steps(self) -> int:
         """Batches in one training epoch."""
         if self.streamed:
             counts = self._counts("train", self._block_training_windows)
             return chunk_batches(counts, self.config.batch_size, shuffle=True)
-        return num_batches(len(self.training_windows()), self.config.batch_size)
+        return num_batches(self.training_window_count(), self.config.batch_size)
 
     def training_dataset(self, epoch: int):
         """Epoch ``epoch``'s batches; the order depends only on (seed, epoch), so a resumed run sees
@@ -129,7 +141,7 @@ class Experiment:
         seed = self.config.seed * 100_003 + epoch
         if not self.streamed:
             return make_dataset(
-                self.training_windows(),
+                self._training_window_tensors(),
                 batch_size=self.config.batch_size,
                 options=self.batch_options,
                 shuffle=True,
