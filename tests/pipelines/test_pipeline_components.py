@@ -237,3 +237,36 @@ def test_mirrored_strategy_over_two_logical_cpus(first_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REPLICAS 2" in result.stdout
     assert (tmp_path / "model" / "metrics.json").is_file()
+
+
+def test_the_trainer_streams_the_shards_in_blocks_that_together_are_each_split(first_run):
+    from collections import Counter
+
+    from pipelines import trainer
+
+    _, done = first_run
+    graph = Path(done["Transform"]["transform_graph"].path)
+    transformed = Path(done["Transform"]["transformed_examples"].path)
+    whole = trainer.protocol_data(graph, transformed)
+    streamed = trainer.streamed_data(graph, transformed, block_sessions=7)
+    assert list(streamed.items.ids) == list(whole.items.ids)
+    assert list(streamed.users.ids) == list(whole.users.ids)
+    for split, sessions in whole.splits.items():
+        for order_seed in (None, 3):
+            blocks = list(streamed.blocks(split, order_seed))
+            assert max(len(block) for block in blocks) <= 7
+            assert Counter(
+                (session_id, tuple(block.items[b:e]), tuple(block.is_fp[b:e]), int(user))
+                for block in blocks
+                for session_id, b, e, user in zip(
+                    block.session_ids, block.row_splits[:-1], block.row_splits[1:], block.users
+                )
+            ) == Counter(
+                (session_id, tuple(sessions.items[b:e]), tuple(sessions.is_fp[b:e]), int(user))
+                for session_id, b, e, user in zip(
+                    sessions.session_ids,
+                    sessions.row_splits[:-1],
+                    sessions.row_splits[1:],
+                    sessions.users,
+                )
+            )
