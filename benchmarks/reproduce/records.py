@@ -29,7 +29,7 @@ def record_path(records_dir: Path, run_dir: RunDir) -> Path:
 def write_record(run_dir: RunDir, records_dir: Path) -> Path:
     """Records the finished run in ``run_dir`` (its files that exist; a baseline has only
     ``metrics.json``) with the machine it ran on; returns the record's path."""
-    from benchmarks.common import cpu_model
+    from fpam_tf.training.precision import cpu_model
 
     record = {
         key: json.loads(getattr(run_dir, attr).read_text())
