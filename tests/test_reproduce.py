@@ -9,7 +9,9 @@ import pytest
 
 from benchmarks.reproduce import ROOT, findings, grid, peers, report, runs, statistics, tables
 from benchmarks.reproduce import __main__ as cli
+from benchmarks.reproduce.tables import short_cpu
 from fpam_tf.methods import MethodConfig
+from fpam_tf.training.precision import cpu_model
 
 
 def test_study_cells_are_unique_and_hold_the_recipes_our_methods_and_the_former_default():
@@ -118,6 +120,9 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     assert "### Convergence and cost" in report and "runs reached the epoch cap of 1" in report
     assert "| vanilla | target-in-prefix |" in report and "Closest: " in report
     assert cells["narm-vanilla"]["training"]["0"]["steps"] == grid.QUICK_MAX_STEPS
+    # training times compare only on one CPU: the report says which CPU each run trained on
+    assert cells["narm-vanilla"]["training"]["0"]["cpu_model"] == cpu_model()
+    assert "CPU (per seed) |" in report and "compare only between runs on the same CPU" in report
 
     finished = sorted(runs.glob("synthetic/*/metrics.json"))
     assert len(finished) == len(cells)
@@ -141,6 +146,12 @@ def test_quick_run_writes_results_and_resumes_without_retraining(tmp_path, capsy
     assert output.count("done already, skipped") == len(cells) and "seed 0: MRR@20" not in output
     again = json.loads((out / "synthetic.json").read_text())
     assert {**again, "wall_seconds": 0} == {**summary, "wall_seconds": 0}
+
+
+def test_cpu_names_are_shortened_for_the_convergence_table():
+    assert short_cpu("Intel(R) Xeon(R) Processor @ 2.00GHz") == "Intel Xeon"
+    assert short_cpu("AMD EPYC 7B13 64-Core Processor") == "AMD EPYC 7B13 64-Core"
+    assert short_cpu(None) == "?"
 
 
 def test_gap_sources_say_how_much_training_fp_simple_got_against_vanilla():

@@ -19,6 +19,15 @@ from fpam_tf.atomic import write_json_atomic
 from fpam_tf.training.run_dir import RunDir
 
 RECORD_FILES = {"config": "config", "metrics": "metrics_json", "progress": "progress"}
+# In a run directory: the machine its run trained on (the record's ``machine``), so the report can
+# say which runs' training times compare.
+MACHINE_FILE = "machine.json"
+
+
+def machine_of(run_dir: RunDir) -> dict | None:
+    """The machine ``run_dir``'s run trained on, when known (``{"cpu_model": ...}``)."""
+    path = run_dir.path / MACHINE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def record_path(records_dir: Path, run_dir: RunDir) -> Path:
@@ -36,7 +45,9 @@ def write_record(run_dir: RunDir, records_dir: Path) -> Path:
         for key, attr in RECORD_FILES.items()
         if getattr(run_dir, attr).is_file()
     }
-    record["machine"] = {"cpu_model": cpu_model()}
+    # A run restored from its record and rescored here keeps the machine it trained on.
+    record["machine"] = machine_of(run_dir) or {"cpu_model": cpu_model()}
+    write_json_atomic(run_dir.path / MACHINE_FILE, record["machine"])
     path = record_path(records_dir, run_dir)
     write_json_atomic(path, record)
     return path
@@ -52,11 +63,16 @@ def restore_records(records_dir: Path, runs_dir: Path, dataset: str) -> list[str
     restored = []
     for path in sorted((Path(records_dir) / dataset).glob("*.json")):
         run_dir = RunDir(Path(runs_dir) / dataset / path.stem)
-        if run_dir.path.exists() or run_dir.path.is_symlink():
-            continue
         record = json.loads(path.read_text())
+        if run_dir.path.exists() or run_dir.path.is_symlink():
+            # Restored before runs knew their machine: the record says it.
+            if "machine" in record and machine_of(run_dir) is None and run_dir.path.is_dir():
+                write_json_atomic(run_dir.path / MACHINE_FILE, record["machine"])
+            continue
         for key, attr in RECORD_FILES.items():
             if key in record:
                 write_json_atomic(getattr(run_dir, attr), record[key])
+        if "machine" in record:
+            write_json_atomic(run_dir.path / MACHINE_FILE, record["machine"])
         restored.append(path.stem)
     return restored

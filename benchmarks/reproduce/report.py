@@ -39,7 +39,8 @@ def convergence(results: dict, cap: int) -> tuple[str, str]:
     at_cap, total = runs_at_cap(results, cap)
     sentence = (
         f"{at_cap} of {total} runs reached the epoch cap of {cap} before early stopping ended them "
-        "(target: none)."
+        "(target: none). The study's runs trained on the machines of several sessions (the CPU "
+        "column): training minutes compare only between runs on the same CPU."
         if total
         else ""
     )

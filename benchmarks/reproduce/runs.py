@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from benchmarks.reproduce.grid import QUICK_RECIPES, RECIPES, Cell, study
-from benchmarks.reproduce.records import record_path, write_record
+from benchmarks.reproduce.records import machine_of, record_path, write_record
 from benchmarks.reproduce.statistics import mean_std
 from fpam_tf.atomic import write_json_atomic
 from fpam_tf.errors import ConfigError
@@ -253,8 +253,9 @@ def training_record(run_dir: RunDir) -> dict | None:
     """How a run trained, from its progress record (``None`` when it has none, e.g. a baseline).
 
     ``seconds`` spent in training epochs, optimizer ``steps``, ``epochs`` trained, ``best_epoch``,
-    ``early_stopped`` (patience ran out before the cap), and ``last_epoch_gain``: the validation
-    MRR@20 gain of the last epoch over the one before (``None`` after a single epoch).
+    ``early_stopped`` (patience ran out before the cap), ``last_epoch_gain``: the validation
+    MRR@20 gain of the last epoch over the one before (``None`` after a single epoch), and
+    ``cpu_model``: the CPU it trained on (``None`` when unknown: not recorded yet).
     """
     if not run_dir.progress.is_file():
         return None
@@ -268,6 +269,7 @@ def training_record(run_dir: RunDir) -> dict | None:
         "best_epoch": progress["best_epoch"],
         "early_stopped": progress["stopped"] is not None,
         "last_epoch_gain": round(scores[-1] - scores[-2], 4) if len(scores) > 1 else None,
+        "cpu_model": (machine_of(run_dir) or {}).get("cpu_model"),
     }
 
 

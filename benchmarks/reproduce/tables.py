@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.reproduce.grid import BACKBONE_LABELS, Recipe
 from benchmarks.reproduce.statistics import RuleCheck, mean_steps
 from fpam_tf.metrics import KS, METRIC_NAMES
@@ -142,26 +140,36 @@ def variant_table(results: dict) -> str:
 
 
 def convergence_table(results: dict) -> str:
-    """Per trained main cell: best epoch and epochs trained of each seed, how many runs early
-    stopping ended, optimizer steps and training minutes per run (the cell's cost)."""
+    """Per trained main cell: best epoch, epochs trained, training minutes and CPU of each seed,
+    how many runs early stopping ended, and optimizer steps per run (the cell's cost)."""
     lines = [
         "| backbone | method | best epoch (per seed) | epochs trained (per seed) | "
-        "stopped by patience | steps per run | training min per run |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: |",
+        "stopped by patience | steps per run | training min (per seed) | CPU (per seed) |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | --- |",
     ]
     for r in results.values():
         runs = list(r.get("training", {}).values())
         if not runs or r["group"] != "main":
             continue
         stopped = sum(t["early_stopped"] for t in runs)
-        minutes = np.mean([t["seconds"] for t in runs]) / 60
+        minutes = ", ".join(f"{t['seconds'] / 60:.0f}" for t in runs)
         lines.append(
             f"| {BACKBONE_LABELS.get(r['backbone'], r['backbone'])} | {r['label']} | "
             f"{', '.join(str(t['best_epoch']) for t in runs)} | "
             f"{', '.join(str(t['epochs']) for t in runs)} | {stopped} of {len(runs)} | "
-            f"{mean_steps(r):,.0f} | {minutes:.0f} |"
+            f"{mean_steps(r):,.0f} | {minutes} | "
+            f"{', '.join(short_cpu(t.get('cpu_model')) for t in runs)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def short_cpu(cpu_model: str | None) -> str:
+    """A CPU model name without its trademarks and clock (``Intel Xeon``, ``AMD EPYC``); ``?``
+    when the run's machine was not recorded."""
+    if not cpu_model:
+        return "?"
+    words = cpu_model.split("@")[0].replace("(R)", "").replace("(TM)", "").split()
+    return " ".join(w for w in words if w not in ("Processor", "CPU")) or "?"
 
 
 def peer_table(results: dict, peer: dict) -> str:
