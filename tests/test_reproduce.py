@@ -477,7 +477,7 @@ def test_a_finished_cell_of_a_lower_epoch_cap_trains_on_to_the_new_cap(tmp_path,
     assert "skiphr@20" in rescored["metrics"] and "skiphr@20" in rescored["validation"]
 
 
-COMMITTED = ("spotify",)  # the datasets of the committed report, in its order
+COMMITTED = ("spotify", "yoochoose")  # the datasets of the committed report, in its order
 
 
 def test_the_committed_report_is_what_the_generator_writes_from_the_committed_results(tmp_path):
