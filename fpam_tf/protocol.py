@@ -122,6 +122,23 @@ def skip_windows(sessions: EncodedSessions, *, context: str) -> Windows:
 
 
 @dataclasses.dataclass(frozen=True)
+class DataPart:
+    """Part ``index`` of ``count`` disjoint parts of every split (one per worker of a multi-worker
+    strategy); ``count`` 1 is the whole split."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self):
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"part {self.index} of {self.count}: the index must be in [0, count)")
+
+    @property
+    def whole(self) -> bool:
+        return self.count == 1
+
+
+@dataclasses.dataclass(frozen=True)
 class StreamedProtocolData:
     """A dataset under PROTOCOL whose splits are read in blocks of sessions, never whole: the
     pipeline's Trainer on its transformed shards (``pipelines/trainer.py``).
@@ -132,11 +149,16 @@ class StreamedProtocolData:
     windows are its own (PROTOCOL §4), and the union over the blocks is the split's. What needs a
     split whole is refused: the ``user`` FP scope (each user's train FPs in time order) and the
     protocol variants that re-cut windows or splits.
+
+    ``part``: which part of every split the blocks are. A worker of a multi-worker strategy reads
+    its own shards only (part ``index`` of ``count``), and the workers' parts together are the
+    split; ``DataPart()`` is the whole split.
     """
 
     items: Vocabulary
     users: Vocabulary
     blocks: Callable[[str, int | None], Iterator[EncodedSessions]]
+    part: DataPart = DataPart()
 
     @property
     def has_users(self) -> bool:

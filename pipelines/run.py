@@ -72,6 +72,7 @@ class Settings:
     pipeline_root: str = "pipeline_root/synthetic"
     max_steps_per_epoch: int | None = None
     distribution: str = "none"
+    shards: int = 0
     blessing_margin: float = 0.0
     export_base: str = "saved_models"
     name: str | None = None
@@ -108,7 +109,7 @@ def run_pipeline(settings: Settings) -> dict:
             filesystem.local_path(examples.path), filesystem.local_path(out["statistics"])
         ),
     )
-    done["Transform"] = run_transform(root, examples, options)
+    done["Transform"] = run_transform(root, examples, options, settings.shards)
     graph, transformed = (
         done["Transform"]["transform_graph"],
         done["Transform"]["transformed_examples"],
@@ -162,13 +163,13 @@ def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Executio
     )
 
 
-def run_transform(root: PipelineRoot, examples: Artifact, options) -> Execution:
-    """Transform of an examples artifact (tensorflow-transform's scratch files stay in the staging
-    folder)."""
+def run_transform(root: PipelineRoot, examples: Artifact, options, shards: int = 0) -> Execution:
+    """Transform of an examples artifact into ``shards`` shards per split (0: the runner decides;
+    tensorflow-transform's scratch files stay in the staging folder)."""
     return root.run_component(
         transform.COMPONENT,
         inputs={"examples": examples},
-        config={"min_count": transform.MIN_ITEM_COUNT},
+        config={"min_count": transform.MIN_ITEM_COUNT, "shards": shards},
         outputs=["transform_graph", "transformed_examples"],
         execute=lambda out: transform.run(
             filesystem.local_path(examples.path),
@@ -176,6 +177,7 @@ def run_transform(root: PipelineRoot, examples: Artifact, options) -> Execution:
             filesystem.local_path(out["transformed_examples"]),
             options=options,
             temp_dir=filesystem.local_path(out["transform_graph"]).parent / "tft_tmp",
+            num_shards=shards,
         ),
     )
 
@@ -299,6 +301,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"tf.distribute strategy of the Trainer: {DISTRIBUTIONS.help()}",
     )
     p.add_argument(
+        "--shards",
+        type=_non_negative,
+        default=0,
+        help="transformed shards per split (0: the Beam runner decides); a multiworker Trainer "
+        "needs at least as many as workers, each reading its own",
+    )
+    p.add_argument(
         "--blessing-margin",
         type=float,
         default=0.0,
@@ -325,6 +334,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
 def settings_from_args(argv=None) -> Settings:
     """Parses the command line; arguments it does not know are Beam pipeline options."""
     args, beam_args = parser().parse_known_args(argv)
@@ -336,6 +352,7 @@ def settings_from_args(argv=None) -> Settings:
         pipeline_root=args.pipeline_root or f"pipeline_root/{args.dataset}",
         max_steps_per_epoch=args.max_steps_per_epoch,
         distribution=args.distribution,
+        shards=args.shards,
         blessing_margin=args.blessing_margin,
         export_base=args.export_base,
         name=args.name,

@@ -1,12 +1,13 @@
 """Trainer: ``fpam_tf`` training on the transformed shards, optionally under a ``tf.distribute``
 strategy.
 
-The data are the Transform outputs (item indices from the transform graph, the vocabulary from its
-``items`` asset), not the raw logs re-read, so the trained model's vocabulary is the transform
-graph's. They are streamed (:func:`streamed_data`): every pass over a split reads its shards in
-blocks of sessions and cuts each block's windows on the fly, so the Trainer's memory does not grow
-with the number or size of the shards. Training, validation, test and the run directory are
-:func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* that run directory.
+The data are the Transform outputs (item indices from the transform graph, the vocabularies from its
+``items`` and ``user_frequencies`` assets), not the raw logs re-read, so the trained model's
+vocabulary is the transform graph's. They are streamed (:func:`streamed_data`): every pass over a
+split reads its shards in blocks of sessions and cuts each block's windows on the fly, so the
+Trainer's memory does not grow with the number or size of the shards. A ``multiworker`` worker
+reads its own shards of every split (:func:`worker_part`). Training, validation, test and the run
+directory are :func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* that run directory.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from fpam_tf.events import SPLITS, Sessions
-from fpam_tf.protocol import ProtocolData, StreamedProtocolData
+from fpam_tf.protocol import DataPart, ProtocolData, StreamedProtocolData
 from fpam_tf.registry import Registry
 from fpam_tf.vocabulary import PADDING, EncodedSessions, Vocabulary
 from pipelines import records
 from pipelines.errors import PipelineError
-from pipelines.transform import VOCABULARY
+from pipelines.transform import USER_FREQUENCIES, VOCABULARY, protocol_order
 
 COMPONENT = "Trainer"
 
@@ -56,18 +57,30 @@ DISTRIBUTIONS.register("mirrored", _mirrored, "MirroredStrategy over this machin
 DISTRIBUTIONS.register("multiworker", _multiworker, "MultiWorkerMirroredStrategy; reads TF_CONFIG")
 
 
+def worker_part(distribution: str) -> DataPart:
+    """The part of every split this process trains on: the whole, but for a ``multiworker``
+    worker, which reads its own shards: part i of the cluster's training tasks (``TF_CONFIG``'s
+    ``chief``, then its ``worker`` tasks, in order)."""
+    if distribution != "multiworker":
+        return DataPart()
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = tf_config.get("cluster", {}), tf_config.get("task", {})
+    tasks = [("chief", i) for i in range(len(cluster.get("chief", [])))] + [
+        ("worker", i) for i in range(len(cluster.get("worker", [])))
+    ]
+    this = (task.get("type", "worker"), int(task.get("index", 0)))
+    if this not in tasks:
+        # No cluster (one worker) or a task that does not train (an evaluator).
+        return DataPart()
+    return DataPart(tasks.index(this), len(tasks))
+
+
 def is_chief(distribution: str) -> bool:
     """Whether this process writes the model and runs the components after the Trainers: always,
     but for a ``multiworker`` worker that ``TF_CONFIG`` does not make the chief (the ``chief``
-    task when the cluster has one, else ``worker`` 0, as ``MultiWorkerMirroredStrategy`` decides).
-    """
-    if distribution != "multiworker":
-        return True
-    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = tf_config.get("task", {})
-    if "chief" in tf_config.get("cluster", {}):
-        return task.get("type") == "chief"
-    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
+    task when the cluster has one, else ``worker`` 0, as ``MultiWorkerMirroredStrategy`` decides):
+    the one that reads part 0."""
+    return worker_part(distribution).index == 0
 
 
 def strategy_for(distribution: str):
@@ -81,7 +94,9 @@ def strategy_for(distribution: str):
 BLOCK_SESSIONS = 4096
 
 
-def _split_files(transformed: Path, split: str) -> list[str]:
+def _split_files(transformed: Path, split: str, part: DataPart = DataPart()) -> list[str]:
+    """The shards of ``split`` that are ``part`` of it: every ``part.count``-th from
+    ``part.index``, in name order."""
     files = records.shards(transformed, split)
     if not files:
         raise PipelineError(
@@ -89,7 +104,15 @@ def _split_files(transformed: Path, split: str) -> list[str]:
             f"no transformed shards for split {split!r}",
             path=records.split_dir(transformed, split),
         )
-    return files
+    if len(files) < part.count:
+        raise PipelineError(
+            COMPONENT,
+            f"split {split!r} has {len(files)} shard(s) for {part.count} workers, and every "
+            "worker reads shards of its own",
+            path=records.split_dir(transformed, split),
+            fix=f"rerun the pipeline with --shards {part.count} (or a multiple of it)",
+        )
+    return files[part.index :: part.count]
 
 
 def read_blocks(
@@ -167,31 +190,55 @@ def encoded(sessions: Sessions, users: Vocabulary) -> EncodedSessions:
     )
 
 
-def user_vocabulary(user_ids: np.ndarray) -> Vocabulary:
-    """PROTOCOL §3's users: the non-empty user ids of train."""
-    return Vocabulary.from_counts(user_ids[user_ids != ""], 1)
+def user_vocabulary(graph_dir: Path) -> Vocabulary:
+    """PROTOCOL §3's users, the non-empty user ids of train ordered as
+    :meth:`~fpam_tf.vocabulary.Vocabulary.from_counts` orders them (by descending count of
+    sessions, ties by id), from the transform graph's asset."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    from tensorflow_transform.analyzers import get_empy_vocabulary_dummy_value
+
+    try:
+        asset = tft.TFTransformOutput(str(graph_dir)).vocabulary_file_by_name(USER_FREQUENCIES)
+    except ValueError as error:
+        raise PipelineError(
+            COMPONENT,
+            "the transform graph has no user vocabulary (written by an older Transform)",
+            path=graph_dir,
+            fix="rerun the pipeline: its Transform writes one",
+        ) from error
+    # tft leaves empty ids out of a vocabulary file and writes its placeholder into an empty one
+    # (a log without users).
+    placeholder = get_empy_vocabulary_dummy_value(tf.string)[1].decode()
+    users = protocol_order(Path(asset).read_text(encoding="utf-8").splitlines())
+    return Vocabulary([user for user in users if user != placeholder])
 
 
 def protocol_data(graph_dir: Path, transformed: Path) -> ProtocolData:
-    """PROTOCOL §3 data from the Transform outputs, every split whole in memory: vocabulary from
-    the graph's asset, events outside it removed."""
+    """PROTOCOL §3 data from the Transform outputs, every split whole in memory: vocabularies from
+    the graph's assets, events outside the item vocabulary removed."""
     indexed = {split: read_transformed(graph_dir, transformed, split) for split in SPLITS}
-    users = user_vocabulary(indexed["train"].user_ids)
+    users = user_vocabulary(graph_dir)
     splits = {split: encoded(sessions, users) for split, sessions in indexed.items()}
     return ProtocolData(item_vocabulary(graph_dir), users, splits)
 
 
 def streamed_data(
-    graph_dir: Path, transformed: Path, block_sessions: int = BLOCK_SESSIONS
+    graph_dir: Path,
+    transformed: Path,
+    block_sessions: int = BLOCK_SESSIONS,
+    part: DataPart = DataPart(),
 ) -> StreamedProtocolData:
     """PROTOCOL §3 data from the Transform outputs, read block by block whenever a split is used
     (:class:`~fpam_tf.protocol.StreamedProtocolData`): the Trainer holds one block of sessions and
     its windows at a time, plus the vocabularies. A training epoch reads the files in an order of
-    its own (``order_seed``); blocks never span files, so their window counts stay the same."""
-    files = {split: _split_files(transformed, split) for split in SPLITS}
-    # One pass for the users (a short column per session; the vocabulary is the model's anyway).
-    user_ids = [block.user_ids for block in read_blocks(graph_dir, files["train"], block_sessions)]
-    users = user_vocabulary(np.concatenate(user_ids) if user_ids else np.zeros(0, str))
+    its own (``order_seed``); blocks never span files, so their window counts stay the same.
+
+    ``part``: a worker's part of every split, its own shards (every ``part.count``-th shard from
+    ``part.index``; a split needs at least ``part.count`` shards); it never opens the others.
+    """
+    files = {split: _split_files(transformed, split, part) for split in SPLITS}
+    users = user_vocabulary(graph_dir)
 
     def blocks(split: str, order_seed: int | None) -> Iterator[EncodedSessions]:
         ordered = files[split]
@@ -201,7 +248,7 @@ def streamed_data(
         for sessions in read_blocks(graph_dir, ordered, block_sessions):
             yield encoded(sessions, users)
 
-    return StreamedProtocolData(item_vocabulary(graph_dir), users, blocks)
+    return StreamedProtocolData(item_vocabulary(graph_dir), users, blocks, part)
 
 
 def run(
@@ -223,7 +270,7 @@ def run(
     # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime
     # starts.
     strategy = strategy_for(distribution)
-    data = streamed_data(graph_dir, transformed)
+    data = streamed_data(graph_dir, transformed, part=worker_part(distribution))
     return {
         **train(
             config,

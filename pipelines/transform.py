@@ -1,5 +1,5 @@
-"""Transform (tensorflow-transform on Beam): the item vocabulary as an analyzer, and raw ids ->
-indices.
+"""Transform (tensorflow-transform on Beam): the item and user vocabularies as analyzers, and raw
+ids -> indices.
 
 The vocabulary is PROTOCOL §3's: items occurring at least 5 times in train, index 0 padding /
 out-of-vocabulary, ordered by descending train frequency, ties by id. ``tft.vocabulary`` orders
@@ -7,11 +7,15 @@ ties by *descending* id, so the analysis writes a second vocabulary with frequen
 transform graph's ``items`` asset is rewritten in PROTOCOL order before any split is transformed
 (the lookup table reads the asset when the graph is loaded, so the graph and the file agree).
 
+The users of PROTOCOL §3 (the non-empty user ids of train) are the graph's ``user_frequencies``
+asset, so that a Trainer knows them without reading train's shards (a worker of a multi-worker
+Trainer reads its own shards only).
+
 Two Beam pipelines: (1) analyse train and write the transform graph; (2) read the graph and
 transform every split. Outputs: ``transform_graph`` (``transform_fn/``, ``transformed_metadata/``;
 ``tft.TFTransformOutput`` reads it) and ``transformed_examples`` (``Split-<split>/`` shards of
 ``tf.train.Example``: ``item_index``, ``is_fp``, ``grades``, ``session_id``, ``user_id``,
-``start_time``).
+``start_time``), as many shards per split as ``num_shards`` asks (0: the runner decides).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pipelines.errors import PipelineError
 COMPONENT = "Transform"
 VOCABULARY = "items"
 FREQUENCIES = "item_frequencies"
+USER_FREQUENCIES = "user_frequencies"
 
 
 def preprocessing_fn(inputs):
@@ -44,6 +49,13 @@ def preprocessing_fn(inputs):
     # docstring).
     tft.vocabulary(
         items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=FREQUENCIES, store_frequency=True
+    )
+    # Sessions per user id (one id per session): read by the Trainer, not used by the graph.
+    tft.vocabulary(
+        inputs["user_id"],
+        frequency_threshold=1,
+        vocab_filename=USER_FREQUENCIES,
+        store_frequency=True,
     )
     positions = tft.apply_vocabulary(items, vocabulary, default_value=-1)
     index = tf.SparseTensor(
@@ -100,8 +112,17 @@ def read_split(pipeline, examples: Path, split: str):
     )
 
 
-def run(examples: Path, graph_dir: Path, transformed: Path, *, options, temp_dir: Path) -> dict:
-    """Analyses train into ``graph_dir`` and writes every transformed split into ``transformed``.
+def run(
+    examples: Path,
+    graph_dir: Path,
+    transformed: Path,
+    *,
+    options,
+    temp_dir: Path,
+    num_shards: int = 0,
+) -> dict:
+    """Analyses train into ``graph_dir`` and writes every transformed split into ``transformed``,
+    in ``num_shards`` shards per split (0: as many as the runner decides).
 
     Raises:
       PipelineError: the train split yields an empty vocabulary.
@@ -138,7 +159,9 @@ def run(examples: Path, graph_dir: Path, transformed: Path, *, options, temp_dir
                 | f"Encode[{split}]" >> beam.Map(encoder.encode)
                 | f"Write[{split}]"
                 >> beam.io.WriteToTFRecord(
-                    records.shard_prefix(transformed, split), file_name_suffix=records.SHARD_SUFFIX
+                    records.shard_prefix(transformed, split),
+                    file_name_suffix=records.SHARD_SUFFIX,
+                    num_shards=num_shards,
                 )
             )
     return {"vocabulary_size": size, "padding_index": PADDING}

@@ -6,6 +6,10 @@ one device, then with ``MirroredStrategy`` over two logical CPUs.
 ``python tests/distributed_training.py worker INDEX PORTS TFDS OUT`` (``TF_CONFIG`` from
 INDEX and the comma-separated PORTS on 127.0.0.1) or ``... single TFDS OUT``: a whole
 :func:`pipelines.trainer.train` run under ``MultiWorkerMirroredStrategy`` or one device.
+``python tests/distributed_training.py shards-worker INDEX PORTS GRAPH TRANSFORMED OUT``: a whole
+:func:`pipelines.trainer.run` under ``--distribution multiworker``, the worker reading its own
+transformed shards and recording the batches it trained on; ``... shards-single GRAPH TRANSFORMED
+OUT WORKER_OUTS`` trains one device on the union of the workers' batches of each step.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ SMALL = {"num_sessions": 200, "num_users": 20, "num_items": 60}
 STEPS = 6
 
 
-def small_config():
+# The FP term's margin of the whole-epoch comparisons: no window's hinge max(0, . + m) is ever at
+# 0, so none can flip between on and off on float rounding, which Adam would amplify into
+# visibly different FP-weighting weights over an epoch (the parameters that only the hinge
+# trains, with gradients near 0).
+WIDE_MARGIN = 100.0
+
+
+def small_config(margin: float | None = None):
     """A run config whose loss has every term (grade-weighted cross-entropy, the adaptive FP term,
     unlikelihood, the skip head), on STAMP: a backbone without dropout, whose random masks could
     not be the same on one device and on two replicas."""
@@ -29,6 +40,7 @@ def small_config():
     method = MethodConfig.preset(
         "fp-adametric",
         context="all",
+        margin=margin,
         unlikelihood=1.0,
         skip_head=True,
         grade_weights=(1.0, 2 / 3, 1 / 3, 0.0),
@@ -116,6 +128,119 @@ def mirrored(tfds_dir, out):
     Path(out).write_text(json.dumps(results))
 
 
+def record_batches(batches: list):
+    """Makes every train step append its replica's batch (name -> array) to ``batches``."""
+    import tensorflow as tf
+
+    from fpam_tf.model import SessionRecommender
+
+    train_step = SessionRecommender.train_step
+
+    def recording_step(self, data):
+        features, targets, weights = data
+        named = {**features, "targets": targets, "weights": weights}
+        names = sorted(named)
+
+        def keep(*tensors):
+            batches.append({name: t.numpy() for name, t in zip(names, tensors, strict=True)})
+
+        tf.py_function(keep, [named[name] for name in names], [])
+        return train_step(self, data)
+
+    SessionRecommender.train_step = recording_step
+
+
+def shards_worker(index, ports, graph, transformed, out):
+    """A ``--distribution multiworker`` Trainer run, this worker reading its own shards; writes
+    its summary and the batches of each step (``<out>.batches.npz``)."""
+    os.environ["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports.split(",")]},
+            "task": {"type": "worker", "index": int(index)},
+        }
+    )
+    import numpy as np
+
+    from pipelines import trainer
+
+    batches = []
+    record_batches(batches)
+    model_dir = Path(out).with_suffix(".model")
+    summary = trainer.run(
+        small_config(WIDE_MARGIN),
+        Path(graph),
+        Path(transformed),
+        model_dir,
+        distribution="multiworker",
+    )
+    arrays = {
+        f"{step}/{name}": value
+        for step, batch in enumerate(batches)
+        for name, value in batch.items()
+    }
+    np.savez(Path(out).with_suffix(".batches.npz"), **arrays)
+    summary.update(steps=len(batches), model_dir=str(model_dir))
+    Path(out).write_text(json.dumps(summary))
+
+
+def union_batches(worker_outs: list[str]):
+    """Each step's batches of the workers, concatenated in worker order (prefixes padded to the
+    longest), as a dataset of global batches."""
+    import numpy as np
+    import tensorflow as tf
+
+    recorded = [np.load(Path(out).with_suffix(".batches.npz")) for out in worker_outs]
+    steps = {int(key.split("/")[0]) for key in recorded[0].files}
+    names = sorted({key.split("/")[1] for key in recorded[0].files})
+
+    def union(step, name):
+        parts = [batches[f"{step}/{name}"] for batches in recorded]
+        if parts[0].ndim == 2:  # [B, T] prefixes: right-padded to the longest
+            width = max(part.shape[1] for part in parts)
+            parts = [np.pad(part, [(0, 0), (0, width - part.shape[1])]) for part in parts]
+        return np.concatenate(parts)
+
+    def global_batches():
+        for step in sorted(steps):
+            named = {name: union(step, name) for name in names}
+            targets, weights = named.pop("targets"), named.pop("weights")
+            yield named, targets, weights
+
+    first = next(global_batches())
+    signature = tf.nest.map_structure(
+        lambda a: tf.TensorSpec([None] * a.ndim, tf.as_dtype(a.dtype)), first
+    )
+    return tf.data.Dataset.from_generator(global_batches, output_signature=signature), len(steps)
+
+
+def shards_single(graph, transformed, out, *worker_outs):
+    """One device trained on the union of the workers' batches of every step; its losses, the
+    whole validation and test splits' metrics, and its weights (``<out>.weights.h5``)."""
+    from fpam_tf.training.experiment import Experiment
+    from fpam_tf.training.steps import batch_logs
+    from pipelines import trainer
+
+    experiment = Experiment.create(
+        small_config(WIDE_MARGIN), data=trainer.streamed_data(Path(graph), Path(transformed))
+    )
+    batches, steps = union_batches(worker_outs)
+    losses = list(batch_logs(experiment.model, batches, steps))
+    experiment.model.save_weights(Path(out).with_suffix(".weights.h5"))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "losses": losses,
+                "validation": experiment.evaluate("validation"),
+                "test": experiment.evaluate("test", skip_metrics=True),
+                "windows": {
+                    split: experiment.evaluation_window_count(split)
+                    for split in ("validation", "test")
+                },
+            }
+        )
+    )
+
+
 def pipeline_trainer(tfds_dir, out, strategy, chief):
     """A whole :func:`pipelines.trainer.train` run of :data:`STEPS` steps into ``<out>.model``."""
     from pipelines import trainer
@@ -142,6 +267,10 @@ if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "mirrored":
         mirrored(*args)
+    elif mode == "shards-worker":
+        shards_worker(*args)
+    elif mode == "shards-single":
+        shards_single(*args)
     elif mode == "worker":
         index, ports, tfds_dir, out = args
         os.environ["TF_CONFIG"] = json.dumps(

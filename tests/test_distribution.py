@@ -1,10 +1,13 @@
 """Data parallelism: every global batch split over the replicas of ``MirroredStrategy`` (two
 logical CPUs) and over the workers of ``MultiWorkerMirroredStrategy`` (two processes on
-127.0.0.1), with the one-device losses, weights and metrics. Each training runs in processes of
-its own (tests/distributed_training.py)."""
+127.0.0.1), with the one-device losses, weights and metrics; and the pipeline Trainer's workers
+each reading their own transformed shards, with the weights and metrics of one device trained on
+the union of their batches. Each training runs in processes of its own
+(tests/distributed_training.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -136,4 +139,78 @@ def test_two_workers_train_on_halves_of_the_single_worker_batches_and_only_the_c
         np.testing.assert_allclose(weights[name], value, atol=1e-5, err_msg=name)
     assert chief_dir.metrics_json.is_file()
     # The other worker trained into a temporary run directory, removed since.
+    assert not Path(other["model_dir"]).exists()
+
+
+@pytest.fixture(scope="module")
+def three_shards(tmp_path_factory):
+    """ExampleGen and Transform of a small synthetic log into 3 shards per split: two workers
+    read 2 and 1 of them, so one runs out of batches before the other."""
+    pytest.importorskip("tensorflow_transform", reason="install pipelines/requirements.txt")
+    from pipelines.artifacts import PipelineRoot
+    from pipelines.beam_options import pipeline_options
+    from pipelines.run import Settings, default_run, run_example_gen, run_transform
+
+    root_dir = str(tmp_path_factory.mktemp("pipeline") / "root")
+    run = dataclasses.replace(
+        default_run(), dataset="synthetic", dataset_options={**SMALL, "seed": 3}
+    )
+    root, options = PipelineRoot(root_dir), pipeline_options("DirectRunner", ())
+    examples = run_example_gen(root, Settings(run=run, pipeline_root=root_dir), options)
+    transformed = run_transform(root, examples["examples"], options, shards=3)
+    return transformed["transform_graph"].path, transformed["transformed_examples"].path
+
+
+# 150 s on 2 CPU cores: Transform, two worker processes, then one single-device process
+@pytest.mark.slow
+def test_trainer_workers_read_their_own_shards_and_train_as_one_device_on_their_union(
+    three_shards, tmp_path
+):
+    graph, transformed = three_shards
+    ports = ",".join(map(str, free_ports(2)))
+    outs = [tmp_path / f"worker{index}.json" for index in (0, 1)]
+    workers = [
+        script("shards-worker", index, ports, graph, transformed, out)
+        for index, out in enumerate(outs)
+    ]
+    chief, other = (finished(process, out) for process, out in zip(workers, outs, strict=True))
+    assert (chief["replicas"], chief["chief"], other["chief"]) == (2, True, False)
+    single_out = tmp_path / "single.json"
+    single = finished(script("shards-single", graph, transformed, single_out, *outs), single_out)
+
+    # Each worker trained on batches of its own shards (2 of 3 against 1 of 3): the same number
+    # of steps, the one with less data on empty batches at the end; together, every window once.
+    batches = [np.load(out.with_suffix(".batches.npz")) for out in outs]
+    rows = [
+        [len(b[f"{step}/targets"]) for step in range(worker["steps"])]
+        for b, worker in zip(batches, (chief, other), strict=True)
+    ]
+    assert len(rows[0]) == len(rows[1])
+    assert rows[0][-1] > 0 and rows[1][-1] == 0
+    assert max(max(r) for r in rows) <= 16  # half of the global batch of 32
+
+    # One device on the union of each step's batches: the same weights, losses and metrics.
+    chief_dir = RunDir(chief["model_dir"])
+    (record,) = json.loads(chief_dir.progress.read_text())["history"]
+    assert record["train_loss"] == pytest.approx(single["losses"][-1]["loss"], abs=1e-5)
+    weights, single_weights = (
+        weights_of(chief_dir.latest_weights),
+        weights_of(single_out.with_suffix(".weights.h5")),
+    )
+    assert weights.keys() == single_weights.keys()
+    for name, value in single_weights.items():
+        # The FP weighting network's ReLU units near 0 can switch on float rounding (the sums of
+        # two workers against one), which Adam amplifies over an epoch: 1e-3 there and in the
+        # user table (users + padding rows), which only feeds that network; 1e-5 elsewhere.
+        fp_weighting = name.startswith("fp_term/") or value.shape == (SMALL["num_users"] + 1, 8)
+        atol = 1e-3 if fp_weighting else 1e-5
+        np.testing.assert_allclose(weights[name], value, atol=atol, err_msg=name)
+    # Validation and test ranked each worker's part, summed: the whole splits' metrics.
+    for name, value in single["validation"].items():
+        if not name.endswith("loss"):  # means over steps, which the parts cut differently
+            assert record[f"val_{name}"] == pytest.approx(value, abs=1e-3), name
+    metrics = json.loads(chief_dir.metrics_json.read_text())
+    assert metrics["windows"] == single["windows"]["test"]
+    for name, value in metrics["metrics"].items():
+        assert single["test"][name] == pytest.approx(value, abs=1e-3), name
     assert not Path(other["model_dir"]).exists()

@@ -1,5 +1,7 @@
 """A dataset read in blocks of sessions (the pipeline Trainer's) trains and evaluates as the same
-data held whole: the same windows, the same metrics, one block in memory at a time."""
+data held whole: the same windows, the same metrics, one block in memory at a time; a part of it
+(a worker's own shards) only under a strategy with as many workers, padded with empty batches
+when it runs out (tests/test_distribution.py trains two workers on their parts)."""
 
 import dataclasses
 
@@ -9,9 +11,10 @@ import pytest
 from fpam_tf import datasets
 from fpam_tf.errors import ConfigError
 from fpam_tf.methods import MethodConfig
-from fpam_tf.protocol import ProtocolData, StreamedProtocolData
+from fpam_tf.protocol import DataPart, ProtocolData, StreamedProtocolData
 from fpam_tf.training.experiment import Experiment
 from fpam_tf.training.run_dir import RunConfig
+from fpam_tf.training.steps import batch_logs, worker_batches
 from fpam_tf.vocabulary import EncodedSessions
 
 SMALL = {"num_sessions": 400, "num_users": 40, "num_items": 200}
@@ -144,3 +147,22 @@ def test_what_needs_a_whole_split_is_refused_for_streamed_data_before_any_work(
 ):
     with pytest.raises(ConfigError, match=message):
         Experiment.create(dataclasses.replace(config(), **change), data=streamed(small_data))
+
+
+def test_a_part_of_every_split_needs_a_strategy_with_as_many_workers(small_data):
+    part = dataclasses.replace(streamed(small_data), part=DataPart(1, 2))
+    with pytest.raises(ConfigError, match="part 1 of 2, but the strategy has 1 worker"):
+        Experiment.create(config(), data=part)
+
+
+@pytest.mark.parametrize("model", ["narm", "srgnn", "stamp", "gru4rec"])
+def test_a_worker_that_runs_out_of_batches_trains_on_empty_ones(small_data, model):
+    experiment = Experiment.create(config(model=model), data=streamed(small_data))
+    own = experiment.training_dataset(epoch=0).take(2)
+    batches = worker_batches(experiment.model, own, steps=4, start_step=1)
+    assert batches.steps == 3
+    rows = [len(targets) for _, targets, _ in batches.dataset]
+    assert rows[0] > 0 and rows[1:] == [0, 0]
+    logs = list(batch_logs(experiment.model, batches, batches.steps))
+    assert all(np.isfinite(step["loss"]) for step in logs)
+    assert [step["loss"] for step in logs[1:]] == [0.0, 0.0]

@@ -46,6 +46,12 @@ class Experiment:
     windows is built once, whole) or a :class:`~fpam_tf.protocol.StreamedProtocolData` (splits
     read in blocks of sessions: every dataset is built block by block, and only the blocks' window
     counts are kept between epochs).
+
+    Streamed data that is only a part of every split (a worker of a multi-worker strategy on its
+    own shards, :attr:`partitioned`) gives each of this worker's replicas whole batches of
+    ceil(batch_size / replicas) windows of its own; the workers agree on the steps of every pass
+    (one collective each) and a worker that runs out pads with empty batches. Window counts are
+    summed over the workers.
     """
 
     config: RunConfig
@@ -55,6 +61,8 @@ class Experiment:
     # NumPy windows dropped: one copy, not two); window counts of the streamed blocks.
     _training_tensors: dict | None = dataclasses.field(default=None, repr=False)
     _block_counts: dict = dataclasses.field(default_factory=dict, repr=False)
+    # A partitioned worker's steps per epoch, as the workers agreed on them (one collective).
+    _agreed_training_steps: int | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -87,11 +95,25 @@ class Experiment:
             hidden_units=config.hidden_units,
             learning_rate=config.learning_rate,
         )
+        if isinstance(data, StreamedProtocolData):
+            check_part(data, model.distribute_strategy)
         return cls(config, data, model)
 
     @property
     def streamed(self) -> bool:
         return isinstance(self.data, StreamedProtocolData)
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether this process holds only its part of every split (see the class)."""
+        return self.streamed and not self.data.part.whole
+
+    def _local_batch_size(self, batch_size: int) -> int:
+        """Windows per batch this process builds: ``batch_size``, or a partitioned worker's
+        replica's share of it."""
+        if not self.partitioned:
+            return batch_size
+        return -(-batch_size // self.model.distribute_strategy.num_replicas_in_sync)
 
     @property
     def batch_options(self) -> BatchOptions:
@@ -123,21 +145,40 @@ class Experiment:
         return self._training_tensors
 
     def training_window_count(self) -> int:
-        """How many training windows an epoch has."""
+        """How many training windows an epoch has (over every worker's part)."""
         if self.streamed:
-            return sum(self._counts("train", self._block_training_windows))
+            return self._summed(sum(self._counts("train", self._block_training_windows)))
         return int(self._training_window_tensors()["targets"].shape[0])
 
     def training_steps(self) -> int:
-        """Batches in one training epoch."""
-        if self.streamed:
-            counts = self._counts("train", self._block_training_windows)
-            return chunk_batches(counts, self.config.batch_size, shuffle=True)
-        return num_batches(self.training_window_count(), self.config.batch_size)
+        """Steps in one training epoch: its global batches, or for a partitioned worker the most
+        steps any worker's part needs."""
+        if not self.streamed:
+            return num_batches(self.training_window_count(), self.config.batch_size)
+        if not self.partitioned:
+            return self._local_training_batches()
+        if self._agreed_training_steps is None:
+            self._agreed_training_steps = steps.agreed_steps(
+                self.model, self._local_training_batches()
+            )
+        return self._agreed_training_steps
+
+    def _local_training_batches(self) -> int:
+        counts = self._counts("train", self._block_training_windows)
+        return chunk_batches(counts, self._local_batch_size(self.config.batch_size), shuffle=True)
+
+    def training_batches(self, epoch: int, *, steps_to: int, start_step: int = 0):
+        """Epoch ``epoch``'s steps ``[start_step, steps_to)`` as the training loop hands them to
+        the strategy: global batches, or a partitioned worker's own
+        (:class:`~fpam_tf.training.steps.WorkerBatches`)."""
+        dataset = self.training_dataset(epoch)
+        if not self.partitioned:
+            return dataset.take(steps_to).skip(start_step)
+        return steps.worker_batches(self.model, dataset, steps=steps_to, start_step=start_step)
 
     def training_dataset(self, epoch: int):
-        """Epoch ``epoch``'s batches; the order depends only on (seed, epoch), so a resumed run sees
-        the same."""
+        """Epoch ``epoch``'s batches (this worker's own, when :attr:`partitioned`); the order
+        depends only on (seed, epoch), so a resumed run sees the same."""
         seed = self.config.seed * 100_003 + epoch
         if not self.streamed:
             return make_dataset(
@@ -149,8 +190,8 @@ class Experiment:
             )
         return make_streamed_dataset(
             lambda: map(self._block_training_windows, self.data.blocks("train", seed)),
-            num_batches=self.training_steps(),
-            batch_size=self.config.batch_size,
+            num_batches=self._local_training_batches(),
+            batch_size=self._local_batch_size(self.config.batch_size),
             options=self.batch_options,
             shuffle=True,
             seed=seed,
@@ -188,11 +229,17 @@ class Experiment:
         return protocol.skip_windows(sessions, context=self.config.method.context)
 
     def evaluation_window_count(self, split: str, *, skips: bool = False) -> int:
-        """How many evaluation (or with ``skips``, skip) windows ``split`` has."""
+        """How many evaluation (or with ``skips``, skip) windows ``split`` has (over every
+        worker's part)."""
         if self.streamed:
             windows_of = self._skip_windows_of if skips else self._evaluation_windows_of
-            return sum(self._counts(split, windows_of))
+            return self._summed(sum(self._counts(split, windows_of)))
         return len(self.skip_windows(split) if skips else self.evaluation_windows(split))
+
+    def _summed(self, count: int) -> int:
+        """This process's ``count`` summed over the workers' parts (one collective when
+        :attr:`partitioned`)."""
+        return sum(steps.worker_counts(self.model, count)) if self.partitioned else count
 
     def _counts(self, split: str, windows_of) -> list[int]:
         """The window counts of ``split``'s blocks (stored order) under ``windows_of``: one pass
@@ -207,9 +254,10 @@ class Experiment:
     def evaluation_dataset(
         self, split: str, batch_size: int | None = None, *, skips=False, fp_items=False
     ):
-        """Batches of ``split``'s evaluation windows, or with ``skips`` its skip windows, in order;
-        every window weighs 1, so evaluation losses compare across methods. ``fp_items`` adds each
-        window's FP side sequence (the projector's points)."""
+        """Batches of ``split``'s evaluation windows, or with ``skips`` its skip windows, in order
+        (this worker's own, when :attr:`partitioned`); every window weighs 1, so evaluation losses
+        compare across methods. ``fp_items`` adds each window's FP side sequence (the projector's
+        points)."""
         options = dataclasses.replace(
             self.batch_options,
             fp_items=fp_items,
@@ -222,6 +270,7 @@ class Experiment:
             windows = self.skip_windows(split) if skips else self.evaluation_windows(split)
             return make_dataset(windows, batch_size=batch_size, options=options)
         windows_of = self._skip_windows_of if skips else self._evaluation_windows_of
+        batch_size = self._local_batch_size(batch_size)
         return make_streamed_dataset(
             lambda: map(windows_of, self.data.blocks(split, None)),
             num_batches=chunk_batches(self._counts(split, windows_of), batch_size, shuffle=False),
@@ -240,7 +289,25 @@ class Experiment:
         return results
 
     def _ranking(self, dataset) -> dict:
+        if self.partitioned:
+            count = steps.agreed_steps(self.model, int(dataset.cardinality()))
+            dataset = steps.worker_batches(self.model, dataset, steps=count)
         return steps.evaluate(self.model, dataset)
+
+
+def check_part(data: StreamedProtocolData, strategy) -> None:
+    """Refuses data split into a number of parts other than the strategy's workers.
+
+    Raises:
+      ConfigError: the parts and the workers differ in number.
+    """
+    workers = steps.worker_count(strategy)
+    if data.part.count != workers:
+        raise ConfigError(
+            f"the data is part {data.part.index} of {data.part.count}, but the strategy has "
+            f"{workers} worker(s): every worker must read one part\n"
+            "  fix: read the data with one part per worker (pipelines.trainer.worker_part)"
+        )
 
 
 def check_streamable(config: RunConfig) -> None:

@@ -75,7 +75,7 @@ def train(
             print(f"Epoch {epoch + 1}/{config.epochs}")
         started = time.perf_counter()
         logs = {}
-        batches = experiment.training_dataset(epoch).take(steps).skip(progress["step"])
+        batches = experiment.training_batches(epoch, steps_to=steps, start_step=progress["step"])
         for logs in batch_logs(model, batches, steps - progress["step"]):
             loss = logs["loss"]
             if not math.isfinite(loss):

@@ -1,8 +1,13 @@
 """Training and evaluation steps under the model's ``tf.distribute`` strategy, as ``fit`` and
-``evaluate`` run them: every global batch is cut in order into slices of ceil(B / replicas) (the
-last ones shorter, or empty), replica r taking slice r; a worker of a multi-worker strategy
-builds the same batches and keeps its replicas' slices. The default strategy gets the batches as
-they are.
+``evaluate`` run them, on one of two kinds of input:
+
+- a ``tf.data.Dataset`` of global batches: every global batch is cut in order into slices of
+  ceil(B / replicas) (the last ones shorter, or empty), replica r taking slice r; a worker of a
+  multi-worker strategy builds the same batches and keeps its replicas' slices. The default
+  strategy gets the batches as they are.
+- :class:`WorkerBatches`: each worker of a multi-worker strategy reads its own part of the data
+  and hands each of its replicas whole batches of its own; the workers agree on the number of
+  steps (:func:`worker_counts`) and a worker that runs out pads with empty batches.
 
 Keras' own train and test functions reduce the replicas' logs with axis=0, which fails on scalars
 under ``MultiWorkerMirroredStrategy``; these steps are otherwise theirs: ``train_step`` /
@@ -12,6 +17,7 @@ outside XLA), traced once per model for the iterators' batch shapes.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
 LOSS_TERMS = ("loss", "ce_loss", "fp_loss", "skip_loss")
@@ -47,33 +53,111 @@ def _compiled_step(model, name: str):
     return steps[name]
 
 
-def _distributed(model, dataset):
-    """An iterator over ``dataset`` distributed by the model's strategy."""
+@dataclasses.dataclass(frozen=True)
+class WorkerBatches:
+    """This worker's own batches for ``steps`` steps: ``dataset`` yields one batch per local
+    replica and step (whole batches, not slices of a global one), padded with empty batches to
+    the number of steps every worker takes (see :func:`worker_batches`)."""
+
+    dataset: object
+    steps: int
+
+
+def local_replicas(strategy) -> int:
+    """Replicas of ``strategy`` in this process."""
+    if strategy.num_replicas_in_sync == 1:
+        return 1  # also the default strategy, which has no worker devices
+    return len(strategy.extended.worker_devices)
+
+
+def worker_count(strategy) -> int:
+    """Workers (input pipelines) of ``strategy``: 1 but for a multi-worker strategy."""
+    return strategy.num_replicas_in_sync // local_replicas(strategy)
+
+
+def worker_counts(model, count: int) -> list[int]:
+    """``count`` of every worker of the model's strategy, in worker order: one collective, which
+    every worker must call at the same point of its run."""
     import tensorflow as tf
 
+    strategy = model.distribute_strategy
+    if worker_count(strategy) == 1:
+        return [count]
+
+    @tf.function
+    def gathered():
+        def replica_counts():
+            value = tf.constant([count], tf.int64)
+            return tf.distribute.get_replica_context().all_gather(value, axis=0)
+
+        return strategy.run(replica_counts)
+
+    every_replica = strategy.experimental_local_results(gathered())[0].numpy()
+    # Replicas are numbered worker by worker, each worker's holding its count.
+    return every_replica[:: local_replicas(strategy)].tolist()
+
+
+def agreed_steps(model, local_batches: int) -> int:
+    """Steps of a pass over data of which this worker holds ``local_batches`` batches (one per
+    local replica and step): the most any worker needs, since every step is collective. One
+    collective (:func:`worker_counts`)."""
+    per_step = local_replicas(model.distribute_strategy)
+    return max(worker_counts(model, -(-local_batches // per_step)))
+
+
+def worker_batches(model, dataset, *, steps: int, start_step: int = 0) -> WorkerBatches:
+    """``dataset`` (this worker's own batches) as steps ``[start_step, steps)``: a worker with
+    fewer batches than ``steps`` x its replicas pads with empty batches, which add nothing to a
+    step's loss or gradient (every loss term is a sum over the global batch's windows divided by
+    their count)."""
+    import tensorflow as tf
+
+    per_step = local_replicas(model.distribute_strategy)
+
+    def empty(spec):
+        # No rows; every other unknown dimension 1 (a prefix of length 0 is no sequence).
+        return tf.zeros([0, *(1 if d is None else d for d in spec.shape[1:])], spec.dtype)
+
+    empty_batch = tf.data.Dataset.from_tensors(tf.nest.map_structure(empty, dataset.element_spec))
+    padded = dataset.concatenate(empty_batch.repeat())
+    return WorkerBatches(
+        padded.take(steps * per_step).skip(start_step * per_step), steps - start_step
+    )
+
+
+def _distributed(model, batches):
+    """An iterator over ``batches`` (global batches, or :class:`WorkerBatches`) distributed by
+    the model's strategy."""
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    if isinstance(batches, WorkerBatches):
+        # Each replica takes the dataset's next batch whole.
+        return iter(strategy.distribute_datasets_from_function(lambda _: batches.dataset))
     options = tf.data.Options()
     # Slices of every global batch, so the workers together train on the one-worker batches
     # (sharding the dataset's elements would give each worker whole batches of its own).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return iter(
-        model.distribute_strategy.experimental_distribute_dataset(dataset.with_options(options))
-    )
+    return iter(strategy.experimental_distribute_dataset(batches.with_options(options)))
 
 
 def batch_logs(model, batches, count: int):
-    """Trains on each of the ``count`` batches of ``batches`` in turn; yields each one's loss
-    terms (:data:`LOSS_TERMS`). (``train_on_batch`` would hand every replica the whole batch.)"""
+    """Trains on each of the ``count`` batches of ``batches`` (global batches, or
+    :class:`WorkerBatches`) in turn; yields each step's loss terms (:data:`LOSS_TERMS`).
+    (``train_on_batch`` would hand every replica the whole batch.)"""
     iterator, step = _distributed(model, batches), _compiled_step(model, "train_step")
     for _ in range(count):
         model.reset_metrics()  # each batch's own terms, not a running mean
         yield {name: float(value) for name, value in step(iterator).items()}
 
 
-def evaluate(model, dataset) -> dict:
-    """The model's metrics (``evaluate``'s) over every batch of the finite ``dataset``."""
-    iterator, step = _distributed(model, dataset), _compiled_step(model, "test_step")
+def evaluate(model, batches) -> dict:
+    """The model's metrics (``evaluate``'s) over every batch of ``batches`` (a finite dataset of
+    global batches, or :class:`WorkerBatches`)."""
+    iterator, step = _distributed(model, batches), _compiled_step(model, "test_step")
+    count = batches.steps if isinstance(batches, WorkerBatches) else int(batches.cardinality())
     model.reset_metrics()
-    for _ in range(int(dataset.cardinality())):
+    for _ in range(count):
         step(iterator)
     # Sorted by name, as `evaluate` returns them.
     return {name: float(value) for name, value in sorted(model.get_metrics_result().items())}

@@ -8,6 +8,7 @@ Layout under ``<run-dir>/logs``: ``train/`` (step scalars), ``validation/`` (epo
 
 from __future__ import annotations
 
+import concurrent.futures
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +76,17 @@ class RunSummaries:
         (out / "metadata.tsv").write_text(
             "kind\twindow\n" + "".join(f"{k}\t{w}\n" for k, w in zip(kinds, windows))
         )
-        checkpoint = tf.train.Checkpoint(embedding=tf.Variable(vectors))
-        checkpoint.save(str(out / "embedding.ckpt"))
+
+        def save():
+            checkpoint = tf.train.Checkpoint(embedding=tf.Variable(vectors))
+            checkpoint.save(str(out / "embedding.ckpt"))
+
+        # In a thread of its own, outside the caller's tf.distribute scope (scopes are per
+        # thread): a plain variable. Under a multi-worker strategy a variable is mirrored, its
+        # value broadcast to every worker, and workers that read their own shards have points of
+        # their own.
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            thread.submit(save).result()
         config = projector.ProjectorConfig()
         embedding = config.embeddings.add()
         embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"

@@ -270,3 +270,47 @@ def test_the_trainer_streams_the_shards_in_blocks_that_together_are_each_split(f
                     sessions.users,
                 )
             )
+
+
+@pytest.mark.parametrize(
+    "tf_config, part",
+    [
+        (None, (0, 1)),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, (1, 2)),
+        (
+            {"cluster": {"chief": ["c:1"], "worker": ["a:1", "b:1"]}, "task": {"type": "chief"}},
+            (0, 3),
+        ),
+        (
+            {
+                "cluster": {"chief": ["c:1"], "worker": ["a:1", "b:1"]},
+                "task": {"type": "worker", "index": 1},
+            },
+            (2, 3),
+        ),
+    ],
+)
+def test_each_multiworker_task_reads_a_part_of_its_own_and_part_0_is_the_chief(
+    monkeypatch, tf_config, part
+):
+    from pipelines import trainer
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    got = trainer.worker_part("multiworker")
+    assert (got.index, got.count) == part
+    assert trainer.is_chief("multiworker") == (part[0] == 0)
+    assert trainer.worker_part("none").whole
+
+
+def test_workers_need_at_least_one_shard_each(first_run):
+    from fpam_tf.protocol import DataPart
+    from pipelines import trainer
+
+    _, done = first_run
+    graph = Path(done["Transform"]["transform_graph"].path)
+    transformed = Path(done["Transform"]["transformed_examples"].path)
+    with pytest.raises(PipelineError, match=r"(?s)1 shard\(s\) for 4 workers.*--shards 4"):
+        trainer.streamed_data(graph, transformed, part=DataPart(3, 4))
