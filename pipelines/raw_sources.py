@@ -70,9 +70,17 @@ def resolve_input(dataset: str, data_dir, options: dict, synthetic_dir: Path) ->
     return RawInput(dataset, tuple(str(Path(f).resolve()) for f in files), thresholds)
 
 
-def file_stamps(raw: RawInput) -> list:
-    """(path, size, mtime) of each input file: what the ExampleGen fingerprint covers."""
-    return [[f, Path(f).stat().st_size, Path(f).stat().st_mtime_ns] for f in raw.files]
+def file_stamps(raw: RawInput, root: Path | None = None) -> list:
+    """(path, size, mtime) of each input file: what the ExampleGen fingerprint covers. A file
+    inside the pipeline's ``root`` (the generated synthetic log) is named relative to it, so a
+    copy of the root (with modification times kept) finds its ExampleGen cached."""
+
+    def name(file) -> str:
+        if root is not None and Path(file).resolve().is_relative_to(Path(root).resolve()):
+            return str(Path(file).resolve().relative_to(Path(root).resolve()))
+        return str(file)
+
+    return [[name(f), Path(f).stat().st_size, Path(f).stat().st_mtime_ns] for f in raw.files]
 
 
 def input_schema(raw: RawInput, path: str) -> list[str]:

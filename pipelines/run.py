@@ -96,6 +96,9 @@ def run_pipeline(settings: Settings) -> dict:
     Execution. A ``multiworker`` worker other than the chief stops after the Trainers."""
     settings.run.validate()
     DISTRIBUTIONS.get(settings.distribution)
+    if settings.distribution == "multiworker":
+        # Before any component starts TensorFlow's runtime (see trainer.strategy_for).
+        trainer.strategy_for(settings.distribution)
     root = PipelineRoot(settings.pipeline_root)
     options = pipeline_options(settings.runner, settings.beam_args)
     done = {"ExampleGen": run_example_gen(root, settings, options)}
@@ -156,7 +159,7 @@ def run_example_gen(root: PipelineRoot, settings: Settings, options) -> Executio
 
     return root.run_component(
         example_gen.COMPONENT,
-        inputs={"files": raw_sources.file_stamps(raw)},
+        inputs={"files": raw_sources.file_stamps(raw, filesystem.local_path(root.path))},
         config={"dataset": raw.dataset, "thresholds": raw.thresholds, "strict": settings.strict},
         outputs=["examples"],
         execute=execute,

@@ -12,6 +12,8 @@ directory are :func:`fpam_tf.training.run.run`'s; the ``model`` artifact *is* th
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -83,9 +85,12 @@ def is_chief(distribution: str) -> bool:
     return worker_part(distribution).index == 0
 
 
+@functools.cache
 def strategy_for(distribution: str):
     """The ``tf.distribute`` strategy of ``--distribution`` (see docs/PIPELINES.md for
-    ``multiworker``)."""
+    ``multiworker``), created once per process: ``MultiWorkerMirroredStrategy`` configures the
+    collectives of TensorFlow's runtime, which must happen before the runtime starts (before any
+    other TensorFlow work, such as the upstream components of a pipeline run)."""
     return DISTRIBUTIONS.get(distribution)()
 
 
@@ -113,6 +118,40 @@ def _split_files(transformed: Path, split: str, part: DataPart = DataPart()) -> 
             fix=f"rerun the pipeline with --shards {part.count} (or a multiple of it)",
         )
     return files[part.index :: part.count]
+
+
+def shards_fingerprint(transformed: Path) -> int:
+    """A 63-bit hash (an int64 workers can all-gather) of the names and sizes of every split's
+    transformed shards."""
+    listing = [
+        [split, Path(file).name, Path(file).stat().st_size]
+        for split in SPLITS
+        for file in records.shards(transformed, split)
+    ]
+    digest = hashlib.sha256(json.dumps(listing).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def check_same_shards(strategy, transformed: Path) -> None:
+    """Refuses to train when the workers of ``strategy`` see different transformed shards (names
+    and sizes of every split's shards): each reads a part of them, which together are a split
+    only if they are the same files (Beam assigns sessions to shards at random, so two Transform
+    runs of the same examples shard them differently). One collective.
+
+    Raises:
+      PipelineError: the workers' shards differ.
+    """
+    from fpam_tf.training.steps import worker_counts
+
+    if len(set(worker_counts(strategy, shards_fingerprint(transformed)))) > 1:
+        raise PipelineError(
+            COMPONENT,
+            "the workers' transformed shards differ (names or sizes), so their parts would not "
+            "together be each split",
+            path=transformed,
+            fix="run Transform once and give every worker that output (a shared pipeline root, "
+            "or copies of it made with modification times kept, e.g. cp -a or rsync -a)",
+        )
 
 
 def read_blocks(
@@ -270,7 +309,10 @@ def run(
     # The strategy first: MultiWorkerMirroredStrategy must be created before TensorFlow's runtime
     # starts.
     strategy = strategy_for(distribution)
-    data = streamed_data(graph_dir, transformed, part=worker_part(distribution))
+    part = worker_part(distribution)
+    if not part.whole:
+        check_same_shards(strategy, transformed)
+    data = streamed_data(graph_dir, transformed, part=part)
     return {
         **train(
             config,

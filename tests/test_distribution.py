@@ -199,12 +199,7 @@ def test_trainer_workers_read_their_own_shards_and_train_as_one_device_on_their_
     )
     assert weights.keys() == single_weights.keys()
     for name, value in single_weights.items():
-        # The FP weighting network's ReLU units near 0 can switch on float rounding (the sums of
-        # two workers against one), which Adam amplifies over an epoch: 1e-3 there and in the
-        # user table (users + padding rows), which only feeds that network; 1e-5 elsewhere.
-        fp_weighting = name.startswith("fp_term/") or value.shape == (SMALL["num_users"] + 1, 8)
-        atol = 1e-3 if fp_weighting else 1e-5
-        np.testing.assert_allclose(weights[name], value, atol=atol, err_msg=name)
+        np.testing.assert_allclose(weights[name], value, atol=1e-5, err_msg=name)
     # Validation and test ranked each worker's part, summed: the whole splits' metrics.
     for name, value in single["validation"].items():
         if not name.endswith("loss"):  # means over steps, which the parts cut differently

@@ -239,7 +239,9 @@ class Experiment:
     def _summed(self, count: int) -> int:
         """This process's ``count`` summed over the workers' parts (one collective when
         :attr:`partitioned`)."""
-        return sum(steps.worker_counts(self.model, count)) if self.partitioned else count
+        if not self.partitioned:
+            return count
+        return sum(steps.worker_counts(self.model.distribute_strategy, count))
 
     def _counts(self, split: str, windows_of) -> list[int]:
         """The window counts of ``split``'s blocks (stored order) under ``windows_of``: one pass

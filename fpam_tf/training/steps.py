@@ -18,6 +18,7 @@ outside XLA), traced once per model for the iterators' batch shapes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
 
 LOSS_TERMS = ("loss", "ce_loss", "fp_loss", "skip_loss")
@@ -75,26 +76,34 @@ def worker_count(strategy) -> int:
     return strategy.num_replicas_in_sync // local_replicas(strategy)
 
 
-def worker_counts(model, count: int) -> list[int]:
-    """``count`` of every worker of the model's strategy, in worker order: one collective, which
-    every worker must call at the same point of its run."""
+def worker_counts(strategy, count: int) -> list[int]:
+    """``count`` (an int64) of every worker of ``strategy``, in worker order: one collective,
+    which every worker must call at the same point of its run."""
     import tensorflow as tf
 
-    strategy = model.distribute_strategy
     if worker_count(strategy) == 1:
         return [count]
-
-    @tf.function
-    def gathered():
-        def replica_counts():
-            value = tf.constant([count], tf.int64)
-            return tf.distribute.get_replica_context().all_gather(value, axis=0)
-
-        return strategy.run(replica_counts)
-
-    every_replica = strategy.experimental_local_results(gathered())[0].numpy()
+    # A tensor, not a Python int: each distinct int would trace the function anew.
+    gathered = _all_gather(strategy)(tf.constant([count], tf.int64))
+    every_replica = strategy.experimental_local_results(gathered)[0].numpy()
     # Replicas are numbered worker by worker, each worker's holding its count.
     return every_replica[:: local_replicas(strategy)].tolist()
+
+
+@functools.cache
+def _all_gather(strategy):
+    """int64 ``[1] -> [replicas]``: every replica's value over ``strategy``, traced once."""
+    import tensorflow as tf
+
+    @tf.function
+    def gathered(value):
+        def replica_values():
+            # Captured, not an argument of run: that would distribute a host tensor.
+            return tf.distribute.get_replica_context().all_gather(tf.identity(value), axis=0)
+
+        return strategy.run(replica_values)
+
+    return gathered
 
 
 def agreed_steps(model, local_batches: int) -> int:
@@ -102,7 +111,7 @@ def agreed_steps(model, local_batches: int) -> int:
     local replica and step): the most any worker needs, since every step is collective. One
     collective (:func:`worker_counts`)."""
     per_step = local_replicas(model.distribute_strategy)
-    return max(worker_counts(model, -(-local_batches // per_step)))
+    return max(worker_counts(model.distribute_strategy, -(-local_batches // per_step)))
 
 
 def worker_batches(model, dataset, *, steps: int, start_step: int = 0) -> WorkerBatches:

@@ -314,3 +314,19 @@ def test_workers_need_at_least_one_shard_each(first_run):
     transformed = Path(done["Transform"]["transformed_examples"].path)
     with pytest.raises(PipelineError, match=r"(?s)1 shard\(s\) for 4 workers.*--shards 4"):
         trainer.streamed_data(graph, transformed, part=DataPart(3, 4))
+
+
+def test_workers_compare_their_shards_by_names_and_sizes(first_run, tmp_path):
+    import shutil
+
+    from pipelines import records, trainer
+
+    _, done = first_run
+    transformed = Path(done["Transform"]["transformed_examples"].path)
+    copy = tmp_path / "copy"
+    shutil.copytree(transformed, copy)
+    assert trainer.shards_fingerprint(copy) == trainer.shards_fingerprint(transformed)
+    (shard,) = records.shards(copy, "test")
+    with open(shard, "ab") as stream:
+        stream.write(b"\0")  # another Transform run: the same names, other contents
+    assert trainer.shards_fingerprint(copy) != trainer.shards_fingerprint(transformed)
