@@ -121,6 +121,17 @@ def mirrored(tfds_dir, out):
     Path(out).write_text(json.dumps(results))
 
 
+def set_tf_config(index, ports: str) -> None:
+    """``TF_CONFIG`` of worker ``index`` of a cluster on 127.0.0.1 at the comma-separated
+    ``ports``."""
+    os.environ["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports.split(",")]},
+            "task": {"type": "worker", "index": int(index)},
+        }
+    )
+
+
 def record_batches(batches: list):
     """Makes every train step append its replica's batch (name -> array) to ``batches``."""
     import tensorflow as tf
@@ -155,12 +166,7 @@ def whole_epoch_config():
 def shards_worker(index, ports, graph, transformed, out):
     """A ``--distribution multiworker`` Trainer run, this worker reading its own shards; writes
     its summary and the batches of each step (``<out>.batches.npz``)."""
-    os.environ["TF_CONFIG"] = json.dumps(
-        {
-            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports.split(",")]},
-            "task": {"type": "worker", "index": int(index)},
-        }
-    )
+    set_tf_config(index, ports)
     import numpy as np
 
     from pipelines import trainer
@@ -275,12 +281,7 @@ if __name__ == "__main__":
         shards_single(*args)
     elif mode == "worker":
         index, ports, tfds_dir, out = args
-        os.environ["TF_CONFIG"] = json.dumps(
-            {
-                "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports.split(",")]},
-                "task": {"type": "worker", "index": int(index)},
-            }
-        )
+        set_tf_config(index, ports)
         import tensorflow as tf
 
         from pipelines.trainer import is_chief
