@@ -51,12 +51,7 @@ def preprocessing_fn(inputs):
         items, frequency_threshold=MIN_ITEM_COUNT, vocab_filename=FREQUENCIES, store_frequency=True
     )
     # Sessions per user id (one id per session): read by the Trainer, not used by the graph.
-    tft.vocabulary(
-        inputs["user_id"],
-        frequency_threshold=1,
-        vocab_filename=USER_FREQUENCIES,
-        store_frequency=True,
-    )
+    tft.vocabulary(inputs["user_id"], vocab_filename=USER_FREQUENCIES, store_frequency=True)
     positions = tft.apply_vocabulary(items, vocabulary, default_value=-1)
     index = tf.SparseTensor(
         positions.indices, positions.values + 1, positions.dense_shape
