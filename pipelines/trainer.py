@@ -70,10 +70,16 @@ def worker_part(distribution: str) -> DataPart:
     tasks = [("chief", i) for i in range(len(cluster.get("chief", [])))] + [
         ("worker", i) for i in range(len(cluster.get("worker", [])))
     ]
+    if not tasks:
+        return DataPart()  # no cluster: one worker
     this = (task.get("type", "worker"), int(task.get("index", 0)))
     if this not in tasks:
-        # No cluster (one worker) or a task that does not train (an evaluator).
-        return DataPart()
+        raise PipelineError(
+            COMPONENT,
+            f"TF_CONFIG's task {this[0]} {this[1]} is not a chief or worker of its cluster "
+            f"{sorted(cluster)}: only those train under --distribution multiworker",
+            fix="start the pipeline only on the cluster's chief and worker tasks",
+        )
     return DataPart(tasks.index(this), len(tasks))
 
 

@@ -305,6 +305,15 @@ def test_each_multiworker_task_reads_a_part_of_its_own_and_part_0_is_the_chief(
     assert trainer.worker_part("none").whole
 
 
+def test_a_task_that_is_not_a_chief_or_worker_is_refused(monkeypatch):
+    from pipelines import trainer
+
+    cluster = {"chief": ["c:1"], "worker": ["a:1"], "evaluator": ["e:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "evaluator"}}))
+    with pytest.raises(PipelineError, match="task evaluator 0 is not a chief or worker"):
+        trainer.worker_part("multiworker")
+
+
 def test_workers_need_at_least_one_shard_each(first_run):
     from fpam_tf.protocol import DataPart
     from pipelines import trainer
