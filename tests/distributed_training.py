@@ -59,22 +59,6 @@ def small_data(tfds_dir):
     return ProtocolData.from_sessions(prepared.splits)
 
 
-def record_local_batch_sizes(sizes: list):
-    """Makes every train step append its replica's batch size to ``sizes``."""
-    import tensorflow as tf
-
-    from fpam_tf.model import SessionRecommender
-
-    train_step = SessionRecommender.train_step
-
-    def recording_step(self, data):
-        rows = tf.shape(data[0]["items"])[0]
-        tf.py_function(lambda n: sizes.append(int(n)), [rows], [])
-        return train_step(self, data)
-
-    SessionRecommender.train_step = recording_step
-
-
 def same_batches(experiment):
     """Four shuffled training batches of 32, then one of 5 (split 3 + 2) and one of 1 (split 1 +
     an empty slice)."""
@@ -98,15 +82,15 @@ def mirrored(tfds_dir, out):
     from fpam_tf.training.experiment import Experiment
     from fpam_tf.training.loop import batch_logs
 
-    sizes = []
-    record_local_batch_sizes(sizes)
+    batches = []
+    record_batches(batches)
     config, data = small_config(), small_data(tfds_dir)
     results = {}
     for name, strategy in (
         ("one_device", tf.distribute.get_strategy()),
         ("two_replicas", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
     ):
-        sizes.clear()
+        batches.clear()
         with strategy.scope():
             experiment = Experiment.create(config, data=data)
             losses = list(batch_logs(experiment.model, same_batches(experiment), STEPS))
@@ -115,7 +99,7 @@ def mirrored(tfds_dir, out):
         results[name] = {
             "replicas": strategy.num_replicas_in_sync,
             "losses": losses,
-            "local_batch_sizes": list(sizes),
+            "local_batch_sizes": local_batch_sizes(batches),
             "validation": validation,
         }
     Path(out).write_text(json.dumps(results))
@@ -161,6 +145,11 @@ def whole_epoch_config():
     of two workers against one), which Adam amplifies over an epoch into differences up to 4e-3 in
     the parameters only they train; and a margin no window's hinge goes below."""
     return small_config("fp-metric", margin=100.0)
+
+
+def local_batch_sizes(batches: list) -> list[int]:
+    """The windows of each batch :func:`record_batches` recorded."""
+    return [len(batch["targets"]) for batch in batches]
 
 
 def shards_worker(index, ports, graph, transformed, out):
@@ -253,8 +242,8 @@ def pipeline_trainer(tfds_dir, out, strategy, chief):
     """A whole :func:`pipelines.trainer.train` run of :data:`STEPS` steps into ``<out>.model``."""
     from pipelines import trainer
 
-    sizes = []
-    record_local_batch_sizes(sizes)
+    batches = []
+    record_batches(batches)
     model_dir = Path(out).with_suffix(".model")
     summary = trainer.train(
         small_config(),
@@ -264,9 +253,8 @@ def pipeline_trainer(tfds_dir, out, strategy, chief):
         chief=chief,
         max_steps_per_epoch=STEPS,
     )
-    Path(out).write_text(
-        json.dumps({**summary, "local_batch_sizes": sizes, "model_dir": str(model_dir)})
-    )
+    summary.update(local_batch_sizes=local_batch_sizes(batches), model_dir=str(model_dir))
+    Path(out).write_text(json.dumps(summary))
 
 
 if __name__ == "__main__":
