@@ -75,10 +75,11 @@ def file_stamps(raw: RawInput, root: Path | None = None) -> list:
     inside the pipeline's ``root`` (the generated synthetic log) is named relative to it, so a
     copy of the root (with modification times kept) finds its ExampleGen cached."""
 
-    def name(file) -> str:
-        if root is not None and Path(file).resolve().is_relative_to(Path(root).resolve()):
-            return str(Path(file).resolve().relative_to(Path(root).resolve()))
-        return str(file)
+    root = None if root is None else Path(root).resolve()
+
+    def name(file: str) -> str:
+        path = Path(file)  # resolved already (resolve_input)
+        return str(path.relative_to(root)) if root and path.is_relative_to(root) else file
 
     return [[name(f), Path(f).stat().st_size, Path(f).stat().st_mtime_ns] for f in raw.files]
 
